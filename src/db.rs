@@ -1,0 +1,675 @@
+//! `AuthDb` and its `Builder`.
+
+use std::path::Path;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+
+use chrono::Duration;
+use redb::ReadableDatabase;
+
+use crate::read::Source;
+
+use crate::adapter::Adapter;
+use crate::clock::{Clock, SystemClock};
+use crate::email::EmailProvider;
+use crate::error::{Error, Result};
+use crate::integrity::{self, IntegrityReport};
+use crate::limits::{self, MAX_PASSWORD_LEN};
+use crate::model::{
+    Account, Credentials, NewAccount, NewUser, PurgeStats, Session, SessionId, SessionInfo, User,
+    UserId, VerificationRequest,
+};
+use crate::password::{self, PasswordParams};
+use crate::read;
+use crate::schema::{self, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
+use crate::token;
+use crate::txn::{self, SessionUpdate, WriteTxn};
+
+/// How many expired rows `purge_expired` removes per write transaction.
+pub const PURGE_BATCH: usize = 1000;
+
+/// When a commit is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Every commit is flushed to disk (fsync) before it returns. The default.
+    #[default]
+    Immediate,
+    /// Commits are not flushed: fast, but a crash may lose recent commits (never corrupts the
+    /// file; the database reopens at an earlier consistent state). For caches and tests.
+    None,
+}
+
+impl Durability {
+    pub(crate) fn to_redb(self) -> redb::Durability {
+        match self {
+            Self::Immediate => redb::Durability::Immediate,
+            Self::None => redb::Durability::None,
+        }
+    }
+}
+
+/// Settings shared by every transaction.
+pub(crate) struct Config {
+    pub(crate) max_age_micros: i64,
+    pub(crate) update_age_micros: i64,
+    pub(crate) durability: Durability,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) password: PasswordParams,
+    dummy_phc: OnceLock<String>,
+}
+
+impl Config {
+    /// The store's clock, truncated to what is stored (microseconds).
+    pub(crate) fn now_micros(&self) -> i64 {
+        crate::codec::micros(self.clock.now())
+    }
+
+    fn dummy_phc(&self) -> Result<&str> {
+        if let Some(h) = self.dummy_phc.get() {
+            return Ok(h);
+        }
+        let h = self
+            .password
+            .hash("authdb: dummy password for absent users")?;
+        Ok(self.dummy_phc.get_or_init(|| h))
+    }
+
+    /// Verifies `password` against what was found; with nothing found, verifies against a dummy
+    /// hash of the same cost so that timing does not reveal whether the email exists.
+    pub(crate) fn verify_credentials(
+        &self,
+        found: Option<(User, String)>,
+        password: &str,
+    ) -> Result<Option<User>> {
+        if let Some((user, phc)) = found {
+            Ok(password::verify(&phc, password)?.then_some(user))
+        } else {
+            password::verify(self.dummy_phc()?, password)?;
+            Ok(None)
+        }
+    }
+}
+
+/// Configures and opens an [`AuthDb`].
+///
+/// ## Defaults
+/// - session max age: 30 days (NextAuth's `session.maxAge`)
+/// - session update age: 24 hours (NextAuth's `session.updateAge`; zero means "extend on every
+///   update")
+/// - durability: [`Durability::Immediate`]
+/// - clock: [`SystemClock`]
+/// - cache size: 64 MiB (redb's own default is 1 GiB, too much for a web app's side store)
+/// - password hashing: [`PasswordParams::default`] (argon2id, OWASP parameters)
+#[must_use]
+pub struct Builder {
+    session_max_age: Duration,
+    session_update_age: Duration,
+    durability: Durability,
+    clock: Arc<dyn Clock>,
+    cache_size: usize,
+    password: PasswordParams,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("session_max_age", &self.session_max_age)
+            .field("session_update_age", &self.session_update_age)
+            .field("durability", &self.durability)
+            .field("cache_size", &self.cache_size)
+            .field("password", &self.password)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            session_max_age: Duration::days(30),
+            session_update_age: Duration::hours(24),
+            durability: Durability::Immediate,
+            clock: Arc::new(SystemClock),
+            cache_size: 64 * 1024 * 1024,
+            password: PasswordParams::default(),
+        }
+    }
+}
+
+impl Builder {
+    /// How long a session lives after it is created or extended. Must be positive.
+    pub fn session_max_age(mut self, d: Duration) -> Self {
+        self.session_max_age = d;
+        self
+    }
+
+    /// How often an active session's expiry is pushed forward by `update_session`. Must not be
+    /// negative; zero extends on every call.
+    pub fn session_update_age(mut self, d: Duration) -> Self {
+        self.session_update_age = d;
+        self
+    }
+
+    /// When commits reach the disk.
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.durability = d;
+        self
+    }
+
+    /// The clock used for every expiry decision and timestamp.
+    pub fn clock(mut self, c: Arc<dyn Clock>) -> Self {
+        self.clock = c;
+        self
+    }
+
+    /// Bytes of memory redb may use to cache pages.
+    pub fn cache_size(mut self, bytes: usize) -> Self {
+        self.cache_size = bytes;
+        self
+    }
+
+    /// argon2id cost for passwords set from now on.
+    pub fn password_params(mut self, p: PasswordParams) -> Self {
+        self.password = p;
+        self
+    }
+
+    fn config(self) -> Result<(Config, usize)> {
+        let max_age = self
+            .session_max_age
+            .num_microseconds()
+            .ok_or(Error::InvalidConfig("session max age is out of range"))?;
+        let update_age = self
+            .session_update_age
+            .num_microseconds()
+            .ok_or(Error::InvalidConfig("session update age is out of range"))?;
+        if max_age <= 0 {
+            return Err(Error::InvalidConfig("session max age must be positive"));
+        }
+        if update_age < 0 {
+            return Err(Error::InvalidConfig(
+                "session update age must not be negative",
+            ));
+        }
+        self.password.validate()?;
+        Ok((
+            Config {
+                max_age_micros: max_age,
+                update_age_micros: update_age,
+                durability: self.durability,
+                clock: self.clock,
+                password: self.password,
+                dummy_phc: OnceLock::new(),
+            },
+            self.cache_size,
+        ))
+    }
+
+    /// Opens the database file at `path`, creating it (owner-only permissions on Unix) if
+    /// missing.
+    ///
+    /// Errors: [`Error::AlreadyOpen`] if another `AuthDb` holds the file,
+    /// [`Error::UnsupportedSchemaVersion`] for a file from a newer authdb, [`Error::Storage`]
+    /// for a file that is not a redb database or cannot be read.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<AuthDb> {
+        let (cfg, cache) = self.config()?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let file = opts.open(path)?;
+        let db = redb::Builder::new()
+            .set_cache_size(cache)
+            .create_with_backend(redb::backends::FileBackend::new(file).map_err(map_open_error)?)
+            .map_err(map_open_error)?;
+        AuthDb::init(db, cfg)
+    }
+
+    /// Opens a fresh database held in memory (redb's in-memory backend): for tests.
+    pub fn in_memory(self) -> Result<AuthDb> {
+        let (cfg, cache) = self.config()?;
+        let db = redb::Builder::new()
+            .set_cache_size(cache)
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(map_open_error)?;
+        AuthDb::init(db, cfg)
+    }
+}
+
+fn map_open_error(e: redb::DatabaseError) -> Error {
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => Error::AlreadyOpen,
+        other => other.into(),
+    }
+}
+
+struct Inner {
+    db: redb::Database,
+    cfg: Config,
+}
+
+/// An authdb database: one redb file holding users, accounts, sessions, verification requests
+/// and passwords, with every index kept in step.
+///
+/// Cheap to clone (an `Arc` inside) and safe to share between threads. Reads run on snapshots
+/// and never wait for writers; writes are serialized. Every method is one transaction; use
+/// [`AuthDb::write`] to run several operations as one.
+///
+/// The 16 adapter operations come from the [`Adapter`] trait (`use authdb::Adapter;`).
+///
+/// Calls block (a durable commit waits for the disk): from async code, run them on a blocking
+/// thread (`tokio::task::spawn_blocking`).
+#[derive(Clone)]
+pub struct AuthDb {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AuthDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthDb")
+            .field("durability", &self.inner.cfg.durability)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthDb {
+    /// Opens (or creates) the database file at `path` with the default settings.
+    /// See [`Builder::open`].
+    pub fn open(path: impl AsRef<Path>) -> Result<AuthDb> {
+        Builder::default().open(path)
+    }
+
+    /// A [`Builder`] with the defaults.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    fn init(db: redb::Database, cfg: Config) -> Result<AuthDb> {
+        let version = {
+            let rtx = db.begin_read()?;
+            match rtx.open_table(schema::META) {
+                Ok(meta) => meta.get(SCHEMA_VERSION_KEY)?.map(|g| g.value()),
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        match version {
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(Error::UnsupportedSchemaVersion {
+                    found: v,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(v) => {
+                return Err(Error::corrupt(
+                    schema::META_NAME,
+                    format!("unknown schema version {v}"),
+                ));
+            }
+            None => {
+                // A new file: create every table and record the schema version, atomically.
+                let mut wtx = db.begin_write()?;
+                wtx.set_durability(redb::Durability::Immediate)?;
+                {
+                    wtx.open_table(schema::META)?
+                        .insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)?;
+                    wtx.open_table(schema::USERS)?;
+                    wtx.open_table(schema::USERS_BY_EMAIL)?;
+                    wtx.open_table(schema::ACCOUNTS)?;
+                    wtx.open_table(schema::ACCOUNTS_BY_PROVIDER)?;
+                    wtx.open_multimap_table(schema::ACCOUNTS_BY_USER)?;
+                    wtx.open_table(schema::SESSIONS)?;
+                    wtx.open_multimap_table(schema::SESSIONS_BY_USER)?;
+                    wtx.open_table(schema::SESSIONS_BY_EXPIRY)?;
+                    wtx.open_table(schema::VERIFICATION)?;
+                    wtx.open_table(schema::VERIFICATION_BY_EXPIRY)?;
+                    wtx.open_table(schema::CREDENTIALS)?;
+                }
+                wtx.commit()?;
+            }
+        }
+        Ok(AuthDb {
+            inner: Arc::new(Inner { db, cfg }),
+        })
+    }
+
+    fn cfg(&self) -> &Config {
+        &self.inner.cfg
+    }
+
+    fn read(&self) -> Result<redb::ReadTransaction> {
+        Ok(self.inner.db.begin_read()?)
+    }
+
+    /// Runs `f` in one write transaction and commits if it returns `Ok`; on `Err` nothing `f`
+    /// did is kept. This is how to make a flow atomic:
+    ///
+    /// ```
+    /// use authdb::{Adapter, AuthDb, NewAccount, NewUser};
+    ///
+    /// let db = AuthDb::builder().in_memory()?;
+    /// // OAuth sign-up: user + account + session, all or nothing.
+    /// let session = db.write(|tx| {
+    ///     let user = tx.create_user(&NewUser {
+    ///         email: Some("ada@example.com".into()),
+    ///         ..NewUser::default()
+    ///     })?;
+    ///     tx.link_account(&user.id, &NewAccount {
+    ///         provider_type: "oauth".into(),
+    ///         provider_id: "github".into(),
+    ///         provider_account_id: "1234".into(),
+    ///         refresh_token: None,
+    ///         access_token: None,
+    ///         access_token_expires: None,
+    ///     })?;
+    ///     tx.create_session(&user.id)
+    /// })?;
+    /// assert!(db.get_session(&session.session_token)?.is_some());
+    /// # Ok::<(), authdb::Error>(())
+    /// ```
+    pub fn write<T>(&self, f: impl FnOnce(&mut WriteTxn<'_>) -> Result<T>) -> Result<T> {
+        let mut tx = self.begin_write()?;
+        let out = f(&mut tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Begins a write transaction; commit it with [`WriteTxn::commit`]. Dropping it aborts.
+    /// Waits while another write transaction is open.
+    pub fn begin_write(&self) -> Result<WriteTxn<'_>> {
+        WriteTxn::begin(&self.inner.db, &self.inner.cfg)
+    }
+
+    /// Walks every table and index and reports every disagreement between them.
+    pub fn check_integrity(&self) -> Result<IntegrityReport> {
+        integrity::check(&self.read()?, self.cfg().now_micros())
+    }
+
+    /// Deletes expired sessions and verification requests, walking the expiry indexes in
+    /// batches of [`PURGE_BATCH`] rows per transaction (so writers are never blocked long).
+    /// The cost is proportional to the number of expired rows, not to the table sizes.
+    pub fn purge_expired(&self) -> Result<PurgeStats> {
+        let now = self.cfg().now_micros();
+        let mut stats = PurgeStats::default();
+        loop {
+            let n = self.write(|tx| tx.purge_sessions(now, PURGE_BATCH))?;
+            stats.sessions += n;
+            if n < PURGE_BATCH as u64 {
+                break;
+            }
+        }
+        loop {
+            let n = self.write(|tx| tx.purge_verification(now, PURGE_BATCH))?;
+            stats.verification_requests += n;
+            if n < PURGE_BATCH as u64 {
+                break;
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Starts a background thread that calls [`purge_expired`](Self::purge_expired) every
+    /// `interval` until the returned handle is stopped or dropped. Errors are counted in the
+    /// handle, not printed.
+    pub fn spawn_purge_task(&self, interval: std::time::Duration) -> PurgeTask {
+        let (stop, rx) = mpsc::channel::<()>();
+        let db = self.clone();
+        let stats = Arc::new(parking_lot::Mutex::new(PurgeTaskStats::default()));
+        let shared = Arc::clone(&stats);
+        let thread = std::thread::Builder::new()
+            .name("authdb-purge".into())
+            .spawn(move || {
+                // Any message or a dropped sender ends the loop.
+                while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(interval) {
+                    let result = db.purge_expired();
+                    let mut s = shared.lock();
+                    s.runs += 1;
+                    match result {
+                        Ok(p) => {
+                            s.purged.sessions += p.sessions;
+                            s.purged.verification_requests += p.verification_requests;
+                        }
+                        Err(_) => s.errors += 1,
+                    }
+                }
+            })
+            .ok();
+        PurgeTask {
+            stop: Some(stop),
+            thread,
+            stats,
+        }
+    }
+
+    /// Sets (or replaces) a user's password, stored as an argon2id PHC string. The password
+    /// must be 1 to [`MAX_PASSWORD_LEN`] bytes; the user must exist. The hash is computed
+    /// before the write transaction begins.
+    pub fn set_password(&self, user_id: &UserId, password: &str) -> Result<()> {
+        limits::required("password", password, MAX_PASSWORD_LEN)?;
+        if self.get_user(user_id)?.is_none() {
+            return Err(Error::UserNotFound(*user_id));
+        }
+        let phc = self.cfg().password.hash(password)?;
+        self.write(|tx| tx.store_password_hash(user_id, phc))
+    }
+
+    /// Single-use email sign-in: finds the request matching identifier and hash, checks its
+    /// expiry and deletes it, in one transaction. Of two concurrent calls for one link, only one
+    /// gets `Some`. See [`WriteTxn::use_verification_request`].
+    pub fn use_verification_request(
+        &self,
+        identifier: &str,
+        token: &str,
+        secret: &str,
+    ) -> Result<Option<VerificationRequest>> {
+        self.write(|tx| tx.use_verification_request(identifier, token, secret))
+    }
+
+    /// The user's live sessions, oldest first, without tokens.
+    pub fn list_sessions(&self, user_id: &UserId) -> Result<Vec<SessionInfo>> {
+        read::list_sessions(&self.read()?, user_id, self.cfg().now_micros())
+    }
+
+    /// Deletes every session of the user ("sign out everywhere"); returns how many.
+    pub fn delete_sessions(&self, user_id: &UserId) -> Result<u64> {
+        self.write(|tx| tx.delete_sessions(user_id))
+    }
+
+    /// Deletes one of the user's sessions by id; returns whether it existed.
+    pub fn delete_session_by_id(&self, user_id: &UserId, session_id: &SessionId) -> Result<bool> {
+        self.write(|tx| tx.delete_session_by_id(user_id, session_id))
+    }
+}
+
+/// Counters of a [`PurgeTask`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeTaskStats {
+    /// How many purges ran.
+    pub runs: u64,
+    /// How many purges failed.
+    pub errors: u64,
+    /// Everything removed so far.
+    pub purged: PurgeStats,
+}
+
+/// The handle of [`AuthDb::spawn_purge_task`]. Dropping it stops the task.
+#[derive(Debug)]
+pub struct PurgeTask {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<parking_lot::Mutex<PurgeTaskStats>>,
+}
+
+impl PurgeTask {
+    /// What the task has done so far.
+    #[must_use]
+    pub fn stats(&self) -> PurgeTaskStats {
+        *self.stats.lock()
+    }
+
+    /// Stops the task and waits for a purge in progress to finish.
+    pub fn stop(mut self) -> PurgeTaskStats {
+        self.halt();
+        self.stats()
+    }
+
+    fn halt(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for PurgeTask {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+impl Adapter for AuthDb {
+    fn create_user(&self, profile: &NewUser) -> Result<User> {
+        self.write(|tx| tx.create_user(profile))
+    }
+
+    fn get_user(&self, id: &UserId) -> Result<Option<User>> {
+        read::get_user(&self.read()?, id)
+    }
+
+    fn get_user_by_email(&self, email: &str) -> Result<Option<User>> {
+        if email.trim().is_empty() {
+            return Ok(None);
+        }
+        read::get_user_by_email(&self.read()?, email)
+    }
+
+    fn get_user_by_provider_account_id(
+        &self,
+        provider_id: &str,
+        provider_account_id: &str,
+    ) -> Result<Option<User>> {
+        read::get_user_by_provider_account_id(&self.read()?, provider_id, provider_account_id)
+    }
+
+    fn get_user_by_credentials(&self, credentials: &Credentials) -> Result<Option<User>> {
+        limits::check_len("password", &credentials.password, MAX_PASSWORD_LEN)?;
+        // Read in a snapshot, verify (slow) outside any transaction.
+        let found = read::credential_for_email(&self.read()?, &credentials.email)?;
+        self.cfg().verify_credentials(found, &credentials.password)
+    }
+
+    fn update_user(&self, user: &User) -> Result<User> {
+        self.write(|tx| tx.update_user(user))
+    }
+
+    fn delete_user(&self, id: &UserId) -> Result<()> {
+        self.write(|tx| tx.delete_user(id))
+    }
+
+    fn link_account(&self, user_id: &UserId, account: &NewAccount) -> Result<Account> {
+        self.write(|tx| tx.link_account(user_id, account))
+    }
+
+    fn unlink_account(
+        &self,
+        user_id: &UserId,
+        provider_id: &str,
+        provider_account_id: &str,
+    ) -> Result<()> {
+        self.write(|tx| tx.unlink_account(user_id, provider_id, provider_account_id))
+    }
+
+    fn create_session(&self, user_id: &UserId) -> Result<Session> {
+        self.write(|tx| tx.create_session(user_id))
+    }
+
+    fn get_session(&self, session_token: &str) -> Result<Option<Session>> {
+        let key = token::session_key(session_token);
+        let rec = read::session(&self.read()?.sessions()?, &key)?;
+        let Some(rec) = rec else { return Ok(None) };
+        if txn::is_expired(self.cfg().now_micros(), rec.expires) {
+            // Delete it (re-checked inside the write transaction).
+            self.write(|tx| tx.get_session(session_token))?;
+            return Ok(None);
+        }
+        txn::session_model(&rec, session_token).map(Some)
+    }
+
+    fn update_session(&self, session: &Session, force: bool) -> Result<Option<Session>> {
+        // Decide on a snapshot first: the common "not due yet" case takes no write lock.
+        let key = token::session_key(&session.session_token);
+        let rec = read::session(&self.read()?.sessions()?, &key)?;
+        match txn::plan_session_update(self.cfg(), self.cfg().now_micros(), rec.as_ref(), force)? {
+            SessionUpdate::Gone { expired: false } | SessionUpdate::NotDue => Ok(None),
+            _ => self.write(|tx| tx.update_session(session, force)),
+        }
+    }
+
+    fn delete_session(&self, session_token: &str) -> Result<()> {
+        self.write(|tx| tx.delete_session(session_token))
+    }
+
+    fn create_verification_request(
+        &self,
+        identifier: &str,
+        url: &str,
+        token: &str,
+        secret: &str,
+        provider: &EmailProvider,
+    ) -> Result<VerificationRequest> {
+        // Commit first so the link works the moment it arrives; then send outside any
+        // transaction; on failure remove the request again.
+        let (req, key) = self
+            .write(|tx| tx.insert_verification_request(identifier, url, token, secret, provider))?;
+        let mail = crate::email::VerificationMail {
+            identifier,
+            url,
+            token,
+            provider,
+        };
+        if let Err(e) = provider.send(&mail) {
+            self.write(|tx| tx.remove_verification_if(&key, req.id))?;
+            return Err(Error::SendFailed(e));
+        }
+        Ok(req)
+    }
+
+    fn get_verification_request(
+        &self,
+        identifier: &str,
+        token: &str,
+        secret: &str,
+        provider: &EmailProvider,
+    ) -> Result<Option<VerificationRequest>> {
+        let key = token::verification_key(token, secret);
+        let rec = read::verification(&self.read()?.verification()?, &key)?;
+        match rec {
+            Some(rec) if txn::identifier_matches(&rec.identifier, identifier) => {
+                if txn::is_expired(self.cfg().now_micros(), rec.expires) {
+                    self.write(|tx| {
+                        tx.get_verification_request(identifier, token, secret, provider)
+                    })?;
+                    Ok(None)
+                } else {
+                    rec.to_model(&key).map(Some)
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn delete_verification_request(
+        &self,
+        identifier: &str,
+        token: &str,
+        secret: &str,
+        provider: &EmailProvider,
+    ) -> Result<()> {
+        self.write(|tx| tx.delete_verification_request(identifier, token, secret, provider))
+    }
+}

@@ -1,0 +1,116 @@
+//! Email normalization and the email sign-in provider.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::Duration;
+
+use crate::model::Redacted;
+
+/// The one normalization applied to every email address and verification identifier, at every
+/// write and every lookup: trim white space, then lowercase (Unicode).
+///
+/// ```
+/// assert_eq!(authdb::normalize_email("  Alice@Example.COM "), "alice@example.com");
+/// ```
+#[must_use]
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// The error type a sender returns.
+pub type SendError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+type Sender = dyn Fn(&VerificationMail<'_>) -> Result<(), SendError> + Send + Sync + 'static;
+
+/// An email sign-in provider: its id, how long its links live, and the function that delivers
+/// a link (NextAuth's `sendVerificationRequest`).
+///
+/// ```
+/// use authdb::EmailProvider;
+/// use chrono::Duration;
+///
+/// let provider = EmailProvider::new("email", |mail| {
+///     // Deliver `mail.url` to `mail.identifier` (SMTP, an API, a queue...).
+///     let _ = (mail.identifier, mail.url);
+///     Ok(())
+/// })
+/// .max_age(Duration::minutes(15));
+/// assert_eq!(provider.id(), "email");
+/// ```
+#[derive(Clone)]
+pub struct EmailProvider {
+    id: String,
+    max_age: Duration,
+    sender: Arc<Sender>,
+}
+
+impl EmailProvider {
+    /// A provider with the given id and sender, whose links live 24 hours.
+    pub fn new(
+        id: impl Into<String>,
+        sender: impl Fn(&VerificationMail<'_>) -> Result<(), SendError> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            max_age: Duration::hours(24),
+            sender: Arc::new(sender),
+        }
+    }
+
+    /// How long a link lives. Default 24 hours. Must be positive, or
+    /// `create_verification_request` returns [`Error::InvalidInput`](crate::Error::InvalidInput).
+    #[must_use]
+    pub fn max_age(mut self, d: Duration) -> Self {
+        self.max_age = d;
+        self
+    }
+
+    /// The provider id.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// How long a link lives.
+    #[must_use]
+    pub fn link_max_age(&self) -> Duration {
+        self.max_age
+    }
+
+    pub(crate) fn send(&self, mail: &VerificationMail<'_>) -> Result<(), SendError> {
+        (self.sender)(mail)
+    }
+}
+
+impl fmt::Debug for EmailProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmailProvider")
+            .field("id", &self.id)
+            .field("max_age", &self.max_age)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the sender of an [`EmailProvider`] is given.
+pub struct VerificationMail<'a> {
+    /// The address to send to, as the caller gave it.
+    pub identifier: &'a str,
+    /// The sign-in link (it contains the raw token).
+    pub url: &'a str,
+    /// The raw token (only its hash is stored).
+    pub token: &'a str,
+    /// The provider sending the link.
+    pub provider: &'a EmailProvider,
+}
+
+impl fmt::Debug for VerificationMail<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerificationMail")
+            .field("identifier", &self.identifier)
+            .field("url", &Redacted)
+            .field("token", &Redacted)
+            .field("provider", &self.provider.id)
+            .finish()
+    }
+}

@@ -1,0 +1,76 @@
+//! # authdb
+//!
+//! An embedded, synchronous, single-file store for web-app authentication data — users, linked
+//! OAuth accounts, sessions, email sign-in (verification) requests and passwords — implementing
+//! the NextAuth.js adapter operations transactionally on [redb](https://docs.rs/redb).
+//!
+//! ```
+//! use authdb::{Adapter, AuthDb, NewUser};
+//!
+//! let db = AuthDb::builder().in_memory()?; // or AuthDb::open("auth.redb")?
+//! let user = db.create_user(&NewUser {
+//!     email: Some("Ada@Example.com".into()),
+//!     ..NewUser::default()
+//! })?;
+//! let session = db.create_session(&user.id)?;
+//! // The cookie carries `session.session_token`; the file holds only its SHA-256.
+//! let found = db.get_session(&session.session_token)?.expect("live session");
+//! assert_eq!(found.user_id, user.id);
+//! assert_eq!(db.get_user_by_email("ada@example.com ")?.unwrap().id, user.id);
+//! # Ok::<(), authdb::Error>(())
+//! ```
+//!
+//! ## What it is not
+//! - Not an OAuth client or an HTTP/cookie layer: the web framework and your OAuth library do
+//!   that and call authdb to store the results.
+//! - Not multi-node: one process opens the file at a time (a second open is
+//!   [`Error::AlreadyOpen`]). Share the [`AuthDb`] handle (it is `Clone`) inside the process.
+//! - Not async: calls block; run them on a blocking thread pool from async code.
+//!
+//! ## Guarantees
+//! - Every operation is one redb write transaction that updates a record and all of its index
+//!   entries together, or changes nothing. [`AuthDb::write`] runs several operations as one.
+//! - Session tokens are stored only as SHA-256 hashes; passwords as argon2id hashes;
+//!   verification tokens as NextAuth's `sha256(token + secret)`.
+//! - [`AuthDb::check_integrity`] verifies that every index agrees with every table.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+mod adapter;
+mod clock;
+mod codec;
+mod db;
+mod email;
+mod error;
+mod integrity;
+pub mod limits;
+mod model;
+mod password;
+mod read;
+mod schema;
+mod token;
+mod txn;
+
+pub use adapter::Adapter;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use db::{AuthDb, Builder, Durability, PURGE_BATCH, PurgeTask, PurgeTaskStats};
+pub use email::{EmailProvider, SendError, VerificationMail, normalize_email};
+pub use error::{Error, InputProblem, Result};
+pub use integrity::{IntegrityProblem, IntegrityReport};
+pub use model::{
+    Account, AccountId, Credentials, NewAccount, NewUser, ParseIdError, PurgeStats, Session,
+    SessionId, SessionInfo, User, UserId, VerificationRequest, VerificationRequestId,
+};
+pub use password::PasswordParams;
+pub use schema::SCHEMA_VERSION;
+pub use token::hash_verification_token;

@@ -1,0 +1,71 @@
+//! Password hashing with argon2id (PHC strings).
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+use crate::error::{Error, Result};
+
+/// argon2id cost parameters for new password hashes.
+///
+/// Existing hashes keep the parameters they were made with (they are part of the PHC string),
+/// so changing these affects only passwords set afterwards.
+///
+/// ## Defaults
+/// OWASP's recommendation for argon2id: 19 MiB of memory, 2 iterations, 1 lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordParams {
+    /// Memory cost in KiB.
+    pub memory_kib: u32,
+    /// Number of passes.
+    pub iterations: u32,
+    /// Degree of parallelism (lanes).
+    pub parallelism: u32,
+}
+
+impl Default for PasswordParams {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+impl PasswordParams {
+    fn hasher(&self) -> Result<Argon2<'static>> {
+        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|_| Error::InvalidConfig("argon2 parameters out of range"))?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        self.hasher().map(|_| ())
+    }
+
+    /// Hashes `password` with a fresh random salt; returns the PHC string.
+    pub(crate) fn hash(&self, password: &str) -> Result<String> {
+        let mut salt = [0u8; 16];
+        crate::token::random_bytes(&mut salt)?;
+        let salt = SaltString::encode_b64(&salt).map_err(|e| Error::PasswordHash(e.to_string()))?;
+        let phc = self
+            .hasher()?
+            .hash_password(password.as_bytes(), &salt)
+            .map_err(|e| Error::PasswordHash(e.to_string()))?;
+        Ok(phc.to_string())
+    }
+}
+
+/// Verifies `password` against a PHC string. A malformed PHC string is a corrupt record.
+pub(crate) fn verify(phc: &str, password: &str) -> Result<bool> {
+    let parsed = PasswordHash::new(phc)
+        .map_err(|_| Error::corrupt(crate::schema::CREDENTIALS_NAME, "malformed password hash"))?;
+    Ok(Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok())
+}
+
+/// True if `phc` parses as an argon2id PHC string.
+pub(crate) fn is_valid_phc(phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|h| h.algorithm.as_str() == "argon2id")
+}

@@ -1,0 +1,85 @@
+//! Random tokens and the hashes stored in their place.
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Fills `buf` from the operating system's CSPRNG.
+pub(crate) fn random_bytes(buf: &mut [u8]) -> Result<()> {
+    getrandom::fill(buf).map_err(|e| Error::Randomness(e.to_string()))
+}
+
+/// 32 random bytes as 64 lowercase hex characters (NextAuth's session token format).
+pub(crate) fn random_token() -> Result<String> {
+    let mut b = [0u8; 32];
+    random_bytes(&mut b)?;
+    Ok(hex(&b))
+}
+
+/// The key a session is stored under: SHA-256 of the token's UTF-8 bytes.
+pub(crate) fn session_key(session_token: &str) -> [u8; 32] {
+    Sha256::digest(session_token.as_bytes()).into()
+}
+
+/// The session's access token, derived from the session token so that it is never stored.
+/// Domain-separated from [`session_key`], so one cannot be computed from the other.
+pub(crate) fn session_access_token(session_token: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"authdb/v1/session-access-token\0");
+    h.update(session_token.as_bytes());
+    hex(&h.finalize())
+}
+
+/// NextAuth v3's verification token hash: SHA-256 of the UTF-8 string `token + secret`.
+pub(crate) fn verification_key(token: &str, secret: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(token.as_bytes());
+    h.update(secret.as_bytes());
+    h.finalize().into()
+}
+
+/// The lowercase hex form NextAuth stores for a verification token.
+///
+/// `hash_verification_token(token, secret)` equals the `token` field of the
+/// [`VerificationRequest`](crate::VerificationRequest) created from them, and equals what a
+/// NextAuth v3 deployment stores for the same token and secret.
+#[must_use]
+pub fn hash_verification_token(token: &str, secret: &str) -> String {
+    hex(&verification_key(token, secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_nextauth_hash() {
+        // sha256("abc") — token "ab" + secret "c".
+        assert_eq!(
+            hash_verification_token("ab", "c"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn tokens_are_64_lowercase_hex() {
+        let t = random_token().unwrap();
+        assert_eq!(t.len(), 64);
+        assert!(
+            t.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
+        assert_ne!(t, random_token().unwrap());
+        assert_ne!(session_access_token(&t), hex(&session_key(&t)));
+    }
+}

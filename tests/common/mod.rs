@@ -1,0 +1,79 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use authdb::{AuthDb, Builder, Durability, EmailProvider, ManualClock, PasswordParams};
+use chrono::{DateTime, TimeZone, Utc};
+
+/// A fixed starting time for manual clocks.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap()
+}
+
+/// Cheap argon2 parameters: the tests exercise logic, not hashing cost.
+pub fn fast_passwords() -> PasswordParams {
+    PasswordParams {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    }
+}
+
+/// A builder with a manual clock at `t0()`, fast password hashing and non-durable commits.
+pub fn builder(clock: &Arc<ManualClock>) -> Builder {
+    AuthDb::builder()
+        .clock(clock.clone())
+        .password_params(fast_passwords())
+        .durability(Durability::None)
+}
+
+/// A temporary directory and a database file path inside it.
+pub struct TempDb {
+    pub dir: tempfile::TempDir,
+    pub clock: Arc<ManualClock>,
+}
+
+impl TempDb {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            clock: Arc::new(ManualClock::new(t0())),
+        }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("auth.redb")
+    }
+
+    /// Opens (or reopens) the database file. Durable commits, so a reopen sees everything.
+    pub fn open(&self) -> AuthDb {
+        builder(&self.clock)
+            .durability(Durability::Immediate)
+            .open(self.path())
+            .unwrap()
+    }
+}
+
+/// An email provider whose sender records what it was given.
+pub fn recording_provider() -> (EmailProvider, Arc<parking_lot::Mutex<Vec<(String, String, String)>>>) {
+    let sent = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let s = sent.clone();
+    let p = EmailProvider::new("email", move |m| {
+        s.lock()
+            .push((m.identifier.to_owned(), m.url.to_owned(), m.token.to_owned()));
+        Ok(())
+    });
+    (p, sent)
+}
+
+/// Asserts the database passes its integrity check.
+pub fn assert_clean(db: &AuthDb) {
+    let r = db.check_integrity().unwrap();
+    assert!(r.is_clean(), "integrity problems:\n{r}");
+}
+
+pub fn file_bytes(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap()
+}
