@@ -74,3 +74,8 @@ pub use model::{
 pub use password::PasswordParams;
 pub use schema::SCHEMA_VERSION;
 pub use token::hash_verification_token;
+
+/// The README's code samples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
