@@ -14,6 +14,7 @@ use crate::adapter::Adapter;
 use crate::clock::{Clock, SystemClock};
 use crate::email::EmailProvider;
 use crate::error::{Error, Result};
+use crate::group::{GroupCommit, WriteStats};
 use crate::integrity::{self, IntegrityReport};
 use crate::limits::{self, MAX_PASSWORD_LEN};
 use crate::model::{
@@ -250,6 +251,7 @@ fn map_open_error(e: redb::DatabaseError) -> Error {
 struct Inner {
     db: redb::Database,
     cfg: Config,
+    group: GroupCommit,
 }
 
 /// An authdb database: one redb file holding users, accounts, sessions, verification requests
@@ -334,7 +336,11 @@ impl AuthDb {
             }
         }
         Ok(AuthDb {
-            inner: Arc::new(Inner { db, cfg }),
+            inner: Arc::new(Inner {
+                db,
+                cfg,
+                group: GroupCommit::default(),
+            }),
         })
     }
 
@@ -342,12 +348,23 @@ impl AuthDb {
         &self.inner.cfg
     }
 
+    /// Runs one write operation through group commit (see `group.rs`): it shares a transaction
+    /// and an fsync with the operations of other threads waiting at the same moment.
+    fn submit<T: Send + 'static>(
+        &self,
+        op: impl FnMut(&WriteTxn<'_>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.inner.group.submit(&self.inner.db, &self.inner.cfg, op)
+    }
+
     fn read(&self) -> Result<redb::ReadTransaction> {
         Ok(self.inner.db.begin_read()?)
     }
 
     /// Runs `f` in one write transaction and commits if it returns `Ok`; on `Err` nothing `f`
-    /// did is kept. This is how to make a flow atomic:
+    /// did is kept. Inside `f`, use `tx` for every operation: calling this `AuthDb`'s own
+    /// methods from inside would wait for the write lock `f` holds. This is how to make a flow
+    /// atomic:
     ///
     /// ```
     /// use authdb::{Adapter, AuthDb, NewAccount, NewUser};
@@ -385,6 +402,12 @@ impl AuthDb {
         WriteTxn::begin(&self.inner.db, &self.inner.cfg)
     }
 
+    /// How many single-operation writes were made and in how many transactions (group commit
+    /// puts the writes of concurrent callers into one transaction and one fsync).
+    pub fn write_stats(&self) -> WriteStats {
+        self.inner.group.stats()
+    }
+
     /// Walks every table and index and reports every disagreement between them.
     pub fn check_integrity(&self) -> Result<IntegrityReport> {
         integrity::check(&self.read()?, self.cfg().now_micros())
@@ -397,14 +420,14 @@ impl AuthDb {
         let now = self.cfg().now_micros();
         let mut stats = PurgeStats::default();
         loop {
-            let n = self.write(|tx| tx.purge_sessions(now, PURGE_BATCH))?;
+            let n = self.submit(move |tx| tx.purge_sessions(now, PURGE_BATCH))?;
             stats.sessions += n;
             if n < PURGE_BATCH as u64 {
                 break;
             }
         }
         loop {
-            let n = self.write(|tx| tx.purge_verification(now, PURGE_BATCH))?;
+            let n = self.submit(move |tx| tx.purge_verification(now, PURGE_BATCH))?;
             stats.verification_requests += n;
             if n < PURGE_BATCH as u64 {
                 break;
@@ -455,7 +478,8 @@ impl AuthDb {
             return Err(Error::UserNotFound(*user_id));
         }
         let phc = self.cfg().password.hash(password)?;
-        self.write(|tx| tx.store_password_hash(user_id, phc))
+        let uid = *user_id;
+        self.submit(move |tx| tx.store_password_hash(&uid, &phc))
     }
 
     /// Single-use email sign-in: finds the request matching identifier and hash, checks its
@@ -467,7 +491,8 @@ impl AuthDb {
         token: &str,
         secret: &str,
     ) -> Result<Option<VerificationRequest>> {
-        self.write(|tx| tx.use_verification_request(identifier, token, secret))
+        let (i, t, s) = (identifier.to_owned(), token.to_owned(), secret.to_owned());
+        self.submit(move |tx| tx.use_verification_request(&i, &t, &s))
     }
 
     /// The user's live sessions, oldest first, without tokens.
@@ -477,12 +502,14 @@ impl AuthDb {
 
     /// Deletes every session of the user ("sign out everywhere"); returns how many.
     pub fn delete_sessions(&self, user_id: &UserId) -> Result<u64> {
-        self.write(|tx| tx.delete_sessions(user_id))
+        let uid = *user_id;
+        self.submit(move |tx| tx.delete_sessions(&uid))
     }
 
     /// Deletes one of the user's sessions by id; returns whether it existed.
     pub fn delete_session_by_id(&self, user_id: &UserId, session_id: &SessionId) -> Result<bool> {
-        self.write(|tx| tx.delete_session_by_id(user_id, session_id))
+        let (uid, sid) = (*user_id, *session_id);
+        self.submit(move |tx| tx.delete_session_by_id(&uid, &sid))
     }
 }
 
@@ -534,7 +561,8 @@ impl Drop for PurgeTask {
 
 impl Adapter for AuthDb {
     fn create_user(&self, profile: &NewUser) -> Result<User> {
-        self.write(|tx| tx.create_user(profile))
+        let p = profile.clone();
+        self.submit(move |tx| tx.create_user(&p))
     }
 
     fn get_user(&self, id: &UserId) -> Result<Option<User>> {
@@ -564,15 +592,18 @@ impl Adapter for AuthDb {
     }
 
     fn update_user(&self, user: &User) -> Result<User> {
-        self.write(|tx| tx.update_user(user))
+        let u = user.clone();
+        self.submit(move |tx| tx.update_user(&u))
     }
 
     fn delete_user(&self, id: &UserId) -> Result<()> {
-        self.write(|tx| tx.delete_user(id))
+        let id = *id;
+        self.submit(move |tx| tx.delete_user(&id))
     }
 
     fn link_account(&self, user_id: &UserId, account: &NewAccount) -> Result<Account> {
-        self.write(|tx| tx.link_account(user_id, account))
+        let (uid, a) = (*user_id, account.clone());
+        self.submit(move |tx| tx.link_account(&uid, &a))
     }
 
     fn unlink_account(
@@ -581,11 +612,17 @@ impl Adapter for AuthDb {
         provider_id: &str,
         provider_account_id: &str,
     ) -> Result<()> {
-        self.write(|tx| tx.unlink_account(user_id, provider_id, provider_account_id))
+        let (uid, p, pa) = (
+            *user_id,
+            provider_id.to_owned(),
+            provider_account_id.to_owned(),
+        );
+        self.submit(move |tx| tx.unlink_account(&uid, &p, &pa))
     }
 
     fn create_session(&self, user_id: &UserId) -> Result<Session> {
-        self.write(|tx| tx.create_session(user_id))
+        let uid = *user_id;
+        self.submit(move |tx| tx.create_session(&uid))
     }
 
     fn get_session(&self, session_token: &str) -> Result<Option<Session>> {
@@ -594,7 +631,8 @@ impl Adapter for AuthDb {
         let Some(rec) = rec else { return Ok(None) };
         if txn::is_expired(self.cfg().now_micros(), rec.expires) {
             // Delete it (re-checked inside the write transaction).
-            self.write(|tx| tx.get_session(session_token))?;
+            let t = session_token.to_owned();
+            self.submit(move |tx| tx.get_session(&t))?;
             return Ok(None);
         }
         txn::session_model(&rec, session_token).map(Some)
@@ -606,12 +644,16 @@ impl Adapter for AuthDb {
         let rec = read::session(&self.read()?.sessions()?, &key)?;
         match txn::plan_session_update(self.cfg(), self.cfg().now_micros(), rec.as_ref(), force)? {
             SessionUpdate::Gone { expired: false } | SessionUpdate::NotDue => Ok(None),
-            _ => self.write(|tx| tx.update_session(session, force)),
+            _ => {
+                let s = session.clone();
+                self.submit(move |tx| tx.update_session(&s, force))
+            }
         }
     }
 
     fn delete_session(&self, session_token: &str) -> Result<()> {
-        self.write(|tx| tx.delete_session(session_token))
+        let t = session_token.to_owned();
+        self.submit(move |tx| tx.delete_session(&t))
     }
 
     fn create_verification_request(
@@ -624,8 +666,15 @@ impl Adapter for AuthDb {
     ) -> Result<VerificationRequest> {
         // Commit first so the link works the moment it arrives; then send outside any
         // transaction; on failure remove the request again.
-        let (req, key) = self
-            .write(|tx| tx.insert_verification_request(identifier, url, token, secret, provider))?;
+        let (i, u, t, s, p) = (
+            identifier.to_owned(),
+            url.to_owned(),
+            token.to_owned(),
+            secret.to_owned(),
+            provider.clone(),
+        );
+        let (req, key) =
+            self.submit(move |tx| tx.insert_verification_request(&i, &u, &t, &s, &p))?;
         let mail = crate::email::VerificationMail {
             identifier,
             url,
@@ -633,7 +682,8 @@ impl Adapter for AuthDb {
             provider,
         };
         if let Err(e) = provider.send(&mail) {
-            self.write(|tx| tx.remove_verification_if(&key, req.id))?;
+            let id = req.id;
+            self.submit(move |tx| tx.remove_verification_if(&key, id))?;
             return Err(Error::SendFailed(e));
         }
         Ok(req)
@@ -651,9 +701,13 @@ impl Adapter for AuthDb {
         match rec {
             Some(rec) if txn::identifier_matches(&rec.identifier, identifier) => {
                 if txn::is_expired(self.cfg().now_micros(), rec.expires) {
-                    self.write(|tx| {
-                        tx.get_verification_request(identifier, token, secret, provider)
-                    })?;
+                    let (i, t, s, p) = (
+                        identifier.to_owned(),
+                        token.to_owned(),
+                        secret.to_owned(),
+                        provider.clone(),
+                    );
+                    self.submit(move |tx| tx.get_verification_request(&i, &t, &s, &p))?;
                     Ok(None)
                 } else {
                     rec.to_model(&key).map(Some)
@@ -670,6 +724,12 @@ impl Adapter for AuthDb {
         secret: &str,
         provider: &EmailProvider,
     ) -> Result<()> {
-        self.write(|tx| tx.delete_verification_request(identifier, token, secret, provider))
+        let (i, t, s, p) = (
+            identifier.to_owned(),
+            token.to_owned(),
+            secret.to_owned(),
+            provider.clone(),
+        );
+        self.submit(move |tx| tx.delete_verification_request(&i, &t, &s, &p))
     }
 }

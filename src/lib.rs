@@ -52,6 +52,7 @@ mod codec;
 mod db;
 mod email;
 mod error;
+mod group;
 mod integrity;
 pub mod limits;
 mod model;
@@ -66,6 +67,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::{AuthDb, Builder, Durability, PURGE_BATCH, PurgeTask, PurgeTaskStats};
 pub use email::{EmailProvider, SendError, VerificationMail, normalize_email};
 pub use error::{Error, InputProblem, Result};
+pub use group::WriteStats;
 pub use integrity::{IntegrityProblem, IntegrityReport};
 pub use model::{
     Account, AccountId, Credentials, NewAccount, NewUser, ParseIdError, PurgeStats, Session,

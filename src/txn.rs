@@ -229,10 +229,10 @@ impl<'db> WriteTxn<'db> {
     }
 
     /// Stores an already computed argon2id PHC string as `user_id`'s password.
-    pub(crate) fn store_password_hash(&self, user_id: &UserId, phc: String) -> Result<()> {
+    pub(crate) fn store_password_hash(&self, user_id: &UserId, phc: &str) -> Result<()> {
         self.require_user(user_id)?;
         let rec = CredentialRecord {
-            phc,
+            phc: phc.to_owned(),
             updated_at: self.now(),
         };
         let mut creds = self.txn.open_table(CREDENTIALS)?;
@@ -252,7 +252,7 @@ impl<'db> WriteTxn<'db> {
         limits::required("password", password, MAX_PASSWORD_LEN)?;
         self.require_user(user_id)?;
         let phc = self.cfg.password.hash(password)?;
-        self.store_password_hash(user_id, phc)
+        self.store_password_hash(user_id, &phc)
     }
 
     /// Inserts a verification request without sending anything. Returns it and its key.

@@ -56,13 +56,19 @@ impl TempDb {
     }
 }
 
+/// What a recording provider's sender was given: (identifier, url, raw token) per mail.
+pub type Sent = Arc<parking_lot::Mutex<Vec<(String, String, String)>>>;
+
 /// An email provider whose sender records what it was given.
-pub fn recording_provider() -> (EmailProvider, Arc<parking_lot::Mutex<Vec<(String, String, String)>>>) {
+pub fn recording_provider() -> (EmailProvider, Sent) {
     let sent = Arc::new(parking_lot::Mutex::new(Vec::new()));
     let s = sent.clone();
     let p = EmailProvider::new("email", move |m| {
-        s.lock()
-            .push((m.identifier.to_owned(), m.url.to_owned(), m.token.to_owned()));
+        s.lock().push((
+            m.identifier.to_owned(),
+            m.url.to_owned(),
+            m.token.to_owned(),
+        ));
         Ok(())
     });
     (p, sent)
@@ -76,4 +82,46 @@ pub fn assert_clean(db: &AuthDb) {
 
 pub fn file_bytes(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap()
+}
+
+/// A manual clock at `t0()` and an in-memory database using it.
+pub fn mem_db() -> (AuthDb, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let db = builder(&clock).in_memory().unwrap();
+    (db, clock)
+}
+
+/// A profile with only an email.
+pub fn profile(email: &str) -> authdb::NewUser {
+    authdb::NewUser {
+        email: Some(email.to_owned()),
+        ..authdb::NewUser::default()
+    }
+}
+
+/// An OAuth account of `provider` with id `account_id` and the given tokens.
+pub fn oauth_account(
+    provider: &str,
+    account_id: &str,
+    refresh_token: Option<&str>,
+    access_token: Option<&str>,
+) -> authdb::NewAccount {
+    authdb::NewAccount {
+        provider_type: "oauth".to_owned(),
+        provider_id: provider.to_owned(),
+        provider_account_id: account_id.to_owned(),
+        refresh_token: refresh_token.map(str::to_owned),
+        access_token: access_token.map(str::to_owned),
+        access_token_expires: None,
+    }
+}
+
+/// True if `needle` occurs anywhere in `haystack`.
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// An email provider whose sender always fails.
+pub fn failing_provider() -> EmailProvider {
+    EmailProvider::new("email", |_| Err("smtp is down".into()))
 }
