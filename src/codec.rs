@@ -219,3 +219,25 @@ mod tests {
         assert!(decode::<UserRecord>("t", &huge).is_err());
     }
 }
+
+/// Decodes `bytes` as the record type of table number `table % 5` (users, accounts, sessions,
+/// verification requests, credentials). For the `decode` fuzz target.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn decode_any(table: u8, bytes: &[u8]) -> Result<()> {
+    use crate::schema as s;
+    match table % 5 {
+        0 => decode::<UserRecord>(s::USERS_NAME, bytes)?
+            .to_model()
+            .map(drop),
+        1 => decode::<AccountRecord>(s::ACCOUNTS_NAME, bytes)?
+            .to_model()
+            .map(drop),
+        2 => decode::<SessionRecord>(s::SESSIONS_NAME, bytes)?
+            .to_info()
+            .map(drop),
+        3 => decode::<VerificationRecord>(s::VERIFICATION_NAME, bytes)?
+            .to_model(&[0; 32])
+            .map(drop),
+        _ => decode::<CredentialRecord>(s::CREDENTIALS_NAME, bytes).map(drop),
+    }
+}

@@ -103,6 +103,7 @@ impl Config {
 /// - clock: [`SystemClock`]
 /// - cache size: 64 MiB (redb's own default is 1 GiB, too much for a web app's side store)
 /// - password hashing: [`PasswordParams::default`] (argon2id, OWASP parameters)
+/// - verify on open: on (every page checksum is verified when the file is opened)
 #[must_use]
 pub struct Builder {
     session_max_age: Duration,
@@ -111,6 +112,7 @@ pub struct Builder {
     clock: Arc<dyn Clock>,
     cache_size: usize,
     password: PasswordParams,
+    verify_on_open: bool,
 }
 
 impl std::fmt::Debug for Builder {
@@ -121,6 +123,7 @@ impl std::fmt::Debug for Builder {
             .field("durability", &self.durability)
             .field("cache_size", &self.cache_size)
             .field("password", &self.password)
+            .field("verify_on_open", &self.verify_on_open)
             .finish_non_exhaustive()
     }
 }
@@ -134,6 +137,7 @@ impl Default for Builder {
             clock: Arc::new(SystemClock),
             cache_size: 64 * 1024 * 1024,
             password: PasswordParams::default(),
+            verify_on_open: true,
         }
     }
 }
@@ -176,7 +180,24 @@ impl Builder {
         self
     }
 
-    fn config(self) -> Result<(Config, usize)> {
+    /// Whether opening a file verifies the checksum of every page first (redb's
+    /// `set_check_integrity_on_open`). On by default: a file damaged outside redb (a bad disk,
+    /// a bad copy) then fails to open with [`Error::Storage`] instead of being trusted. Opening
+    /// reads the whole file, so a large database opens more slowly; turning this off makes the
+    /// open constant-time but a damaged file may then make redb panic.
+    pub fn verify_on_open(mut self, on: bool) -> Self {
+        self.verify_on_open = on;
+        self
+    }
+
+    fn redb_builder(&self) -> redb::Builder {
+        let mut b = redb::Builder::new();
+        b.set_cache_size(self.cache_size)
+            .set_check_integrity_on_open(self.verify_on_open);
+        b
+    }
+
+    fn config(self) -> Result<Config> {
         let max_age = self
             .session_max_age
             .num_microseconds()
@@ -194,17 +215,14 @@ impl Builder {
             ));
         }
         self.password.validate()?;
-        Ok((
-            Config {
-                max_age_micros: max_age,
-                update_age_micros: update_age,
-                durability: self.durability,
-                clock: self.clock,
-                password: self.password,
-                dummy_phc: OnceLock::new(),
-            },
-            self.cache_size,
-        ))
+        Ok(Config {
+            max_age_micros: max_age,
+            update_age_micros: update_age,
+            durability: self.durability,
+            clock: self.clock,
+            password: self.password,
+            dummy_phc: OnceLock::new(),
+        })
     }
 
     /// Opens the database file at `path`, creating it (owner-only permissions on Unix) if
@@ -214,7 +232,8 @@ impl Builder {
     /// [`Error::UnsupportedSchemaVersion`] for a file from a newer authdb, [`Error::Storage`]
     /// for a file that is not a redb database or cannot be read.
     pub fn open(self, path: impl AsRef<Path>) -> Result<AuthDb> {
-        let (cfg, cache) = self.config()?;
+        let redb = self.redb_builder();
+        let cfg = self.config()?;
         let mut opts = std::fs::OpenOptions::new();
         opts.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]
@@ -223,21 +242,23 @@ impl Builder {
             opts.mode(0o600);
         }
         let file = opts.open(path)?;
-        let db = redb::Builder::new()
-            .set_cache_size(cache)
-            .create_with_backend(redb::backends::FileBackend::new(file).map_err(map_open_error)?)
-            .map_err(map_open_error)?;
+        let backend = redb::backends::FileBackend::new(file).map_err(map_open_error)?;
+        let db = redb.create_with_backend(backend).map_err(map_open_error)?;
+        AuthDb::init(db, cfg)
+    }
+
+    /// Opens a database on a custom redb storage backend: for fault injection in tests, or a
+    /// storage layer of your own. An empty backend gets a new database.
+    pub fn open_backend(self, backend: impl redb::StorageBackend) -> Result<AuthDb> {
+        let redb = self.redb_builder();
+        let cfg = self.config()?;
+        let db = redb.create_with_backend(backend).map_err(map_open_error)?;
         AuthDb::init(db, cfg)
     }
 
     /// Opens a fresh database held in memory (redb's in-memory backend): for tests.
     pub fn in_memory(self) -> Result<AuthDb> {
-        let (cfg, cache) = self.config()?;
-        let db = redb::Builder::new()
-            .set_cache_size(cache)
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .map_err(map_open_error)?;
-        AuthDb::init(db, cfg)
+        self.open_backend(redb::backends::InMemoryBackend::new())
     }
 }
 

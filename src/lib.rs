@@ -81,3 +81,13 @@ pub use token::hash_verification_token;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// Entry points for the fuzz targets in `fuzz/`. Not part of the stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Decodes `bytes` as one of the stored record types (chosen by `table`); never panics.
+    pub fn decode_record(table: u8, bytes: &[u8]) -> crate::Result<()> {
+        crate::codec::decode_any(table, bytes)
+    }
+}
