@@ -28,7 +28,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         access_token_expires: Some(Utc::now() + Duration::hours(8)),
     };
     let session = if let Some(user) = db.get_user_by_provider_account_id("github", "4242")? {
-        println!("welcome back, {} (user {})", user.name.as_deref().unwrap_or("?"), user.id);
+        println!(
+            "welcome back, {} (user {})",
+            user.name.as_deref().unwrap_or("?"),
+            user.id
+        );
         db.create_session(&user.id)?
     } else {
         let session = db.write(|tx| {
@@ -118,7 +122,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "signed out; {} other session(s) remain",
         db.list_sessions(&user.id)?.len()
     );
-    println!("signed out everywhere: {} removed", db.delete_sessions(&user.id)?);
+    println!(
+        "signed out everywhere: {} removed",
+        db.delete_sessions(&user.id)?
+    );
 
     // 7. Housekeeping and a health check.
     let purged = db.purge_expired()?;

@@ -19,7 +19,13 @@ fn create_read_reopen() {
         (u.id, s.session_token)
     };
     let db = t.open();
-    assert_eq!(db.get_user_by_email(" ada@example.COM").unwrap().unwrap().id, uid);
+    assert_eq!(
+        db.get_user_by_email(" ada@example.COM")
+            .unwrap()
+            .unwrap()
+            .id,
+        uid
+    );
     let s = db.get_session(&token).unwrap().unwrap();
     assert_eq!(s.user_id, uid);
     assert_eq!(s.session_token, token);
