@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use authdb::{Adapter, AuthDb, Credentials, EmailProvider, ManualClock, NewAccount, NewUser};
+use authdb::{
+    Adapter, AuthDb, Credentials, EmailProvider, EncryptionKey, ManualClock, NewAccount, NewUser,
+};
 use chrono::{Duration, Utc};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -14,7 +16,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A manual clock lets this demo "wait" two days in an instant. A real app uses the default
     // system clock (just `AuthDb::open(path)`).
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let db = AuthDb::builder().clock(clock.clone()).open(path)?;
+    // OAuth tokens are stored encrypted. A real app loads its key from the environment or a
+    // secrets manager; this demo uses a fixed one unless AUTHDB_SECRET is set.
+    let secret = std::env::var("AUTHDB_SECRET")
+        .unwrap_or_else(|_| "demo secret - do not use in production".into());
+    let db = AuthDb::builder()
+        .clock(clock.clone())
+        .encryption_key(EncryptionKey::from_secret(&secret))
+        .open(path)?;
     println!("opened {path}");
 
     // 1. OAuth sign-in: the provider says "github user 4242". Known? Otherwise sign up, with
@@ -59,6 +68,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("session vanished")?;
     let user = db.get_user(&current.user_id)?.ok_or("user vanished")?;
     println!("request from {}", user.email.as_deref().unwrap_or("?"));
+    for account in db.list_accounts(&user.id)? {
+        println!(
+            "  linked: {}:{} (OAuth tokens stored encrypted)",
+            account.provider_id, account.provider_account_id
+        );
+    }
 
     // 3. Refresh: within the update age (24 h) nothing is written; after it, expiry moves.
     assert!(db.update_session(&current, false)?.is_none());

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
+use crate::crypto::{EncryptionKey, account_ad};
 use crate::error::{Error, Result};
 use crate::model::{
     Account, AccountId, SessionId, SessionInfo, User, UserId, VerificationRequest,
@@ -102,15 +103,46 @@ pub(crate) struct AccountRecord {
     pub provider_type: String,
     pub provider_id: String,
     pub provider_account_id: String,
-    pub refresh_token: Option<String>,
-    pub access_token: Option<String>,
+    /// Sealed with the database's [`EncryptionKey`](crate::EncryptionKey).
+    pub refresh_token: Option<Vec<u8>>,
+    /// Sealed with the database's [`EncryptionKey`](crate::EncryptionKey).
+    pub access_token: Option<Vec<u8>>,
     pub access_token_expires: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 impl AccountRecord {
-    pub(crate) fn to_model(&self) -> Result<Account> {
+    /// Seals an OAuth token of this account for storage.
+    pub(crate) fn seal(
+        &self,
+        key: Option<&EncryptionKey>,
+        field: &str,
+        token: Option<&String>,
+    ) -> Result<Option<Vec<u8>>> {
+        token
+            .map(|t| {
+                key.ok_or(Error::EncryptionKeyRequired)?
+                    .seal(&account_ad(self.id.as_bytes(), field), t)
+            })
+            .transpose()
+    }
+
+    fn unseal(
+        &self,
+        key: Option<&EncryptionKey>,
+        field: &str,
+        sealed: Option<&Vec<u8>>,
+    ) -> Result<Option<String>> {
+        sealed
+            .map(|s| {
+                key.ok_or(Error::EncryptionKeyRequired)?
+                    .open(&account_ad(self.id.as_bytes(), field), s)
+            })
+            .transpose()
+    }
+
+    pub(crate) fn to_model(&self, key: Option<&EncryptionKey>) -> Result<Account> {
         const T: &str = crate::schema::ACCOUNTS_NAME;
         Ok(Account {
             id: AccountId(self.id),
@@ -118,8 +150,8 @@ impl AccountRecord {
             provider_type: self.provider_type.clone(),
             provider_id: self.provider_id.clone(),
             provider_account_id: self.provider_account_id.clone(),
-            refresh_token: self.refresh_token.clone(),
-            access_token: self.access_token.clone(),
+            refresh_token: self.unseal(key, "refresh_token", self.refresh_token.as_ref())?,
+            access_token: self.unseal(key, "access_token", self.access_token.as_ref())?,
             access_token_expires: opt_from_micros(T, self.access_token_expires)?,
             created_at: from_micros(T, self.created_at)?,
             updated_at: from_micros(T, self.updated_at)?,
@@ -230,7 +262,7 @@ pub(crate) fn decode_any(table: u8, bytes: &[u8]) -> Result<()> {
             .to_model()
             .map(drop),
         1 => decode::<AccountRecord>(s::ACCOUNTS_NAME, bytes)?
-            .to_model()
+            .to_model(Some(&EncryptionKey::from_bytes([7; 32])))
             .map(drop),
         2 => decode::<SessionRecord>(s::SESSIONS_NAME, bytes)?
             .to_info()

@@ -12,6 +12,7 @@ use crate::read::Source;
 
 use crate::adapter::Adapter;
 use crate::clock::{Clock, SystemClock};
+use crate::crypto::EncryptionKey;
 use crate::email::EmailProvider;
 use crate::error::{Error, Result};
 use crate::group::{GroupCommit, WriteStats};
@@ -58,6 +59,7 @@ pub(crate) struct Config {
     pub(crate) durability: Durability,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) password: PasswordParams,
+    pub(crate) key: Option<EncryptionKey>,
     dummy_phc: OnceLock<String>,
 }
 
@@ -103,6 +105,7 @@ impl Config {
 /// - clock: [`SystemClock`]
 /// - cache size: 64 MiB (redb's own default is 1 GiB, too much for a web app's side store)
 /// - password hashing: [`PasswordParams::default`] (argon2id, OWASP parameters)
+/// - encryption key: none (accounts with OAuth tokens then cannot be stored)
 /// - verify on open: on (every page checksum is verified when the file is opened)
 #[must_use]
 pub struct Builder {
@@ -113,6 +116,7 @@ pub struct Builder {
     cache_size: usize,
     password: PasswordParams,
     verify_on_open: bool,
+    key: Option<EncryptionKey>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -124,6 +128,7 @@ impl std::fmt::Debug for Builder {
             .field("cache_size", &self.cache_size)
             .field("password", &self.password)
             .field("verify_on_open", &self.verify_on_open)
+            .field("encryption_key", &self.key)
             .finish_non_exhaustive()
     }
 }
@@ -138,6 +143,7 @@ impl Default for Builder {
             cache_size: 64 * 1024 * 1024,
             password: PasswordParams::default(),
             verify_on_open: true,
+            key: None,
         }
     }
 }
@@ -177,6 +183,14 @@ impl Builder {
     /// argon2id cost for passwords set from now on.
     pub fn password_params(mut self, p: PasswordParams) -> Self {
         self.password = p;
+        self
+    }
+
+    /// The key that encrypts OAuth access and refresh tokens in the file. Without one,
+    /// `link_account` with a token is [`Error::EncryptionKeyRequired`]: tokens are never stored
+    /// in plain form. Accounts without tokens need no key.
+    pub fn encryption_key(mut self, key: EncryptionKey) -> Self {
+        self.key = Some(key);
         self
     }
 
@@ -221,6 +235,7 @@ impl Builder {
             durability: self.durability,
             clock: self.clock,
             password: self.password,
+            key: self.key,
             dummy_phc: OnceLock::new(),
         })
     }
@@ -514,6 +529,26 @@ impl AuthDb {
     ) -> Result<Option<VerificationRequest>> {
         let (i, t, s) = (identifier.to_owned(), token.to_owned(), secret.to_owned());
         self.submit(move |tx| tx.use_verification_request(&i, &t, &s))
+    }
+
+    /// The user's linked accounts, oldest first, with their OAuth tokens decrypted.
+    pub fn list_accounts(&self, user_id: &UserId) -> Result<Vec<Account>> {
+        read::list_accounts(&self.read()?, self.cfg().key.as_ref(), user_id)
+    }
+
+    /// The account `(provider_id, provider_account_id)` (Auth.js's `getAccount`), with its
+    /// OAuth tokens decrypted, or `None`.
+    pub fn get_account(
+        &self,
+        provider_id: &str,
+        provider_account_id: &str,
+    ) -> Result<Option<Account>> {
+        read::get_account(
+            &self.read()?,
+            self.cfg().key.as_ref(),
+            provider_id,
+            provider_account_id,
+        )
     }
 
     /// The user's live sessions, oldest first, without tokens.

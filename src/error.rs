@@ -73,6 +73,10 @@ pub enum Error {
     /// A builder setting is invalid.
     #[error("invalid configuration: {0}")]
     InvalidConfig(&'static str),
+    /// OAuth tokens are stored only encrypted, and no key was configured: set one with
+    /// [`Builder::encryption_key`](crate::Builder::encryption_key).
+    #[error("storing or reading OAuth tokens requires an encryption key (Builder::encryption_key)")]
+    EncryptionKeyRequired,
     /// The email provider's sender failed; the verification request was removed again.
     #[error("the email provider failed to send the verification request")]
     SendFailed(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),

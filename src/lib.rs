@@ -49,6 +49,7 @@
 mod adapter;
 mod clock;
 mod codec;
+mod crypto;
 mod db;
 mod email;
 mod error;
@@ -64,6 +65,7 @@ mod txn;
 
 pub use adapter::Adapter;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use crypto::EncryptionKey;
 pub use db::{AuthDb, Builder, Durability, PURGE_BATCH, PurgeTask, PurgeTaskStats};
 pub use email::{EmailProvider, SendError, VerificationMail, normalize_email};
 pub use error::{Error, InputProblem, Result};

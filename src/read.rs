@@ -8,9 +8,10 @@ use redb::{ReadableMultimapTable, ReadableTable};
 use crate::codec::{
     self, AccountRecord, CredentialRecord, SessionRecord, UserRecord, VerificationRecord,
 };
+use crate::crypto::EncryptionKey;
 use crate::email::normalize_email;
 use crate::error::Result;
-use crate::model::{SessionInfo, User, UserId};
+use crate::model::{Account, SessionInfo, User, UserId};
 use crate::schema::{
     self, ACCOUNTS_NAME, CREDENTIALS_NAME, HashKey, IdKey, SESSIONS_NAME, USERS_NAME,
     VERIFICATION_NAME,
@@ -88,6 +89,7 @@ pub(crate) trait Source {
     fn accounts_by_provider(
         &self,
     ) -> Result<impl ReadableTable<(&'static str, &'static str), IdKey> + '_>;
+    fn accounts_by_user(&self) -> Result<impl ReadableMultimapTable<IdKey, IdKey> + '_>;
     fn sessions(&self) -> Result<impl ReadableTable<HashKey, &'static [u8]> + '_>;
     fn sessions_by_user(&self) -> Result<impl ReadableMultimapTable<IdKey, HashKey> + '_>;
     fn verification(&self) -> Result<impl ReadableTable<HashKey, &'static [u8]> + '_>;
@@ -110,6 +112,9 @@ macro_rules! source_impl {
                 &self,
             ) -> Result<impl ReadableTable<(&'static str, &'static str), IdKey> + '_> {
                 Ok(self.open_table(schema::ACCOUNTS_BY_PROVIDER)?)
+            }
+            fn accounts_by_user(&self) -> Result<impl ReadableMultimapTable<IdKey, IdKey> + '_> {
+                Ok(self.open_multimap_table(schema::ACCOUNTS_BY_USER)?)
             }
             fn sessions(&self) -> Result<impl ReadableTable<HashKey, &'static [u8]> + '_> {
                 Ok(self.open_table(schema::SESSIONS)?)
@@ -198,4 +203,40 @@ pub(crate) fn list_sessions(
     }
     out.sort_by_key(|s| (s.created_at, s.id));
     Ok(out)
+}
+
+/// The user's linked accounts, oldest first, tokens decrypted with `key`.
+pub(crate) fn list_accounts(
+    src: &impl Source,
+    key: Option<&EncryptionKey>,
+    user_id: &UserId,
+) -> Result<Vec<Account>> {
+    let accounts = src.accounts()?;
+    let mut out = Vec::new();
+    for aid in multimap_values(&src.accounts_by_user()?, &user_id.to_bytes())? {
+        if let Some(rec) = account(&accounts, &aid)? {
+            out.push(rec.to_model(key)?);
+        }
+    }
+    out.sort_by_key(|a| (a.created_at, a.id));
+    Ok(out)
+}
+
+/// The account `(provider_id, provider_account_id)`, tokens decrypted with `key`.
+pub(crate) fn get_account(
+    src: &impl Source,
+    key: Option<&EncryptionKey>,
+    provider_id: &str,
+    provider_account_id: &str,
+) -> Result<Option<Account>> {
+    let Some(aid) = id_by(
+        &src.accounts_by_provider()?,
+        (provider_id, provider_account_id),
+    )?
+    else {
+        return Ok(None);
+    };
+    account(&src.accounts()?, &aid)?
+        .map(|r| r.to_model(key))
+        .transpose()
 }

@@ -339,6 +339,25 @@ impl<'db> WriteTxn<'db> {
         }
     }
 
+    /// The user's linked accounts, oldest first, with their OAuth tokens decrypted.
+    pub fn list_accounts(&self, user_id: &UserId) -> Result<Vec<Account>> {
+        read::list_accounts(&self.txn, self.cfg.key.as_ref(), user_id)
+    }
+
+    /// The account `(provider_id, provider_account_id)`, with its OAuth tokens decrypted.
+    pub fn get_account(
+        &self,
+        provider_id: &str,
+        provider_account_id: &str,
+    ) -> Result<Option<Account>> {
+        read::get_account(
+            &self.txn,
+            self.cfg.key.as_ref(),
+            provider_id,
+            provider_account_id,
+        )
+    }
+
     /// The user's live sessions (expired ones are left out), oldest first. Tokens are not
     /// included: the store keeps only their hashes.
     pub fn list_sessions(&self, user_id: &UserId) -> Result<Vec<SessionInfo>> {
@@ -414,19 +433,28 @@ pub(crate) fn expired_keys(
     Ok(out)
 }
 
-fn new_account_record(user_id: &UserId, a: &NewAccount, now: i64) -> AccountRecord {
-    AccountRecord {
+/// A new account record with its OAuth tokens sealed.
+fn new_account_record(
+    key: Option<&crate::EncryptionKey>,
+    user_id: &UserId,
+    a: &NewAccount,
+    now: i64,
+) -> Result<AccountRecord> {
+    let mut rec = AccountRecord {
         id: AccountId::generate().0,
         user_id: user_id.0,
         provider_type: a.provider_type.clone(),
         provider_id: a.provider_id.clone(),
         provider_account_id: a.provider_account_id.clone(),
-        refresh_token: a.refresh_token.clone(),
-        access_token: a.access_token.clone(),
+        refresh_token: None,
+        access_token: None,
         access_token_expires: a.access_token_expires.map(micros),
         created_at: now,
         updated_at: now,
-    }
+    };
+    rec.refresh_token = rec.seal(key, "refresh_token", a.refresh_token.as_ref())?;
+    rec.access_token = rec.seal(key, "access_token", a.access_token.as_ref())?;
+    Ok(rec)
 }
 
 impl Adapter for WriteTxn<'_> {
@@ -567,6 +595,10 @@ impl Adapter for WriteTxn<'_> {
 
     fn link_account(&self, user_id: &UserId, account: &NewAccount) -> Result<Account> {
         limits::account(account)?;
+        let key = self.cfg.key.as_ref();
+        if key.is_none() && (account.refresh_token.is_some() || account.access_token.is_some()) {
+            return Err(Error::EncryptionKeyRequired);
+        }
         self.require_user(user_id)?;
         let now = self.now();
         let pair = (
@@ -586,24 +618,28 @@ impl Adapter for WriteTxn<'_> {
             // token again (Google, after the first consent) does not erase the stored one.
             rec.provider_type.clone_from(&account.provider_type);
             if account.refresh_token.is_some() {
-                rec.refresh_token.clone_from(&account.refresh_token);
+                rec.refresh_token =
+                    rec.seal(key, "refresh_token", account.refresh_token.as_ref())?;
             }
             if account.access_token.is_some() {
-                rec.access_token.clone_from(&account.access_token);
+                rec.access_token = rec.seal(key, "access_token", account.access_token.as_ref())?;
                 rec.access_token_expires = account.access_token_expires.map(micros);
             }
             rec.updated_at = now;
+            // Everything that can fail for a reason other than storage happens before writing.
+            let model = rec.to_model(key)?;
             accounts.insert(aid, codec::encode(ACCOUNTS_NAME, &rec)?.as_slice())?;
-            return rec.to_model();
+            return Ok(model);
         }
-        let rec = new_account_record(user_id, account, now);
+        let rec = new_account_record(key, user_id, account, now)?;
+        let model = rec.to_model(key)?;
         let aid = *rec.id.as_bytes();
         accounts.insert(aid, codec::encode(ACCOUNTS_NAME, &rec)?.as_slice())?;
         by_provider.insert(pair, aid)?;
         self.txn
             .open_multimap_table(ACCOUNTS_BY_USER)?
             .insert(user_id.to_bytes(), aid)?;
-        rec.to_model()
+        Ok(model)
     }
 
     fn unlink_account(

@@ -43,3 +43,89 @@ fn second_open_is_a_clear_error() {
     let err = common::builder(&t.clock).open(t.path()).unwrap_err();
     assert!(matches!(err, authdb::Error::AlreadyOpen), "{err:?}");
 }
+
+#[cfg(unix)]
+#[test]
+fn new_file_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = TempDb::new();
+    drop(t.open());
+    let mode = std::fs::metadata(t.path()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+}
+
+#[test]
+fn ids_display_and_parse() {
+    let db = authdb::AuthDb::builder().in_memory().unwrap();
+    let u = db.create_user(&NewUser::default()).unwrap();
+    let parsed: authdb::UserId = u.id.to_string().parse().unwrap();
+    assert_eq!(parsed, u.id);
+    assert!("not-a-uuid".parse::<authdb::UserId>().is_err());
+    // UUID v7: time-ordered ids.
+    assert_eq!(u.id.0.get_version_num(), 7);
+}
+
+#[test]
+fn oauth_tokens_are_encrypted_at_rest() {
+    use authdb::{EncryptionKey, Error, NewAccount};
+    let t = TempDb::new();
+    let account = NewAccount {
+        provider_type: "oauth".into(),
+        provider_id: "github".into(),
+        provider_account_id: "77".into(),
+        refresh_token: Some("refresh-SECRET-1234567890".into()),
+        access_token: Some("access-SECRET-1234567890".into()),
+        access_token_expires: None,
+    };
+    let uid = {
+        let db = t.open();
+        let u = db.create_user(&NewUser::default()).unwrap();
+        let a = db.link_account(&u.id, &account).unwrap();
+        assert_eq!(a.access_token.as_deref(), Some("access-SECRET-1234567890"));
+        u.id
+    };
+    let bytes = common::file_bytes(&t.path());
+    for secret in ["refresh-SECRET", "access-SECRET"] {
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    }
+    // Read back with the key.
+    let db = t.open();
+    let accounts = db.list_accounts(&uid).unwrap();
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(
+        accounts[0].refresh_token.as_deref(),
+        Some("refresh-SECRET-1234567890")
+    );
+    assert_eq!(
+        db.get_account("github", "77")
+            .unwrap()
+            .unwrap()
+            .access_token
+            .as_deref(),
+        Some("access-SECRET-1234567890")
+    );
+    drop(db);
+    // A wrong key cannot read them (and says so); no key cannot store new ones.
+    let wrong = common::builder(&t.clock)
+        .encryption_key(EncryptionKey::from_bytes([1; 32]))
+        .open(t.path())
+        .unwrap();
+    assert!(matches!(
+        wrong.list_accounts(&uid),
+        Err(Error::Corrupt { .. })
+    ));
+    drop(wrong);
+    let keyless = authdb::AuthDb::builder().in_memory().unwrap();
+    let u = keyless.create_user(&NewUser::default()).unwrap();
+    assert!(matches!(
+        keyless.link_account(&u.id, &account),
+        Err(Error::EncryptionKeyRequired)
+    ));
+    assert!(keyless.list_accounts(&u.id).unwrap().is_empty());
+    let no_tokens = NewAccount {
+        refresh_token: None,
+        access_token: None,
+        ..account
+    };
+    keyless.link_account(&u.id, &no_tokens).unwrap();
+}

@@ -21,11 +21,17 @@ pub fn fast_passwords() -> PasswordParams {
     }
 }
 
+/// The key the tests encrypt OAuth tokens with.
+pub fn test_key() -> authdb::EncryptionKey {
+    authdb::EncryptionKey::from_bytes([42; 32])
+}
+
 /// A builder with a manual clock at `t0()`, fast password hashing and non-durable commits.
 pub fn builder(clock: &Arc<ManualClock>) -> Builder {
     AuthDb::builder()
         .clock(clock.clone())
         .password_params(fast_passwords())
+        .encryption_key(test_key())
         .durability(Durability::None)
 }
 
@@ -124,4 +130,13 @@ pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
 /// An email provider whose sender always fails.
 pub fn failing_provider() -> EmailProvider {
     EmailProvider::new("email", |_| Err("smtp is down".into()))
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }

@@ -1,0 +1,141 @@
+//! At-rest encryption of OAuth tokens (XChaCha20-Poly1305).
+//!
+//! A sealed value is `nonce (24 bytes) || ciphertext+tag`. The associated data binds it to its
+//! account and field, so a sealed token cannot be moved to another account or field unnoticed.
+
+use std::fmt;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+const NONCE_LEN: usize = 24;
+
+/// The 256-bit key that encrypts OAuth access and refresh tokens in the file.
+///
+/// Keep it outside the database file (an environment variable, a secrets manager). Without the
+/// same key, stored OAuth tokens cannot be read back: [`Error::Corrupt`] is returned.
+///
+/// ```
+/// use authdb::EncryptionKey;
+/// let key = EncryptionKey::from_secret("a long random secret from the environment");
+/// let same = EncryptionKey::from_secret("a long random secret from the environment");
+/// assert_eq!(key, same);
+/// assert_eq!(format!("{key:?}"), "EncryptionKey(<redacted>)");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncryptionKey([u8; 32]);
+
+impl EncryptionKey {
+    /// A key from 32 bytes (e.g. decoded from an environment variable).
+    #[must_use]
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// A key derived from a secret string (SHA-256, domain-separated) — for apps that already
+    /// have an application secret like `NEXTAUTH_SECRET`. The secret must be long and random:
+    /// the key is only as strong as it.
+    #[must_use]
+    pub fn from_secret(secret: &str) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"authdb/v1/oauth-token-key\0");
+        h.update(secret.as_bytes());
+        Self(h.finalize().into())
+    }
+
+    /// A fresh random key from the operating system.
+    pub fn generate() -> Result<Self> {
+        let mut b = [0u8; 32];
+        crate::token::random_bytes(&mut b)?;
+        Ok(Self(b))
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new((&self.0).into())
+    }
+
+    /// Encrypts `plaintext` bound to `ad`.
+    pub(crate) fn seal(&self, ad: &[u8], plaintext: &str) -> Result<Vec<u8>> {
+        let mut nonce = [0u8; NONCE_LEN];
+        crate::token::random_bytes(&mut nonce)?;
+        let ct = self
+            .cipher()
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: ad,
+                },
+            )
+            .map_err(|_| Error::corrupt(crate::schema::ACCOUNTS_NAME, "cannot encrypt token"))?;
+        let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    /// Decrypts a value made by [`seal`](Self::seal) with the same key and `ad`.
+    pub(crate) fn open(&self, ad: &[u8], sealed: &[u8]) -> Result<String> {
+        let fail = || {
+            Error::corrupt(
+                crate::schema::ACCOUNTS_NAME,
+                "cannot decrypt an OAuth token (wrong encryption key, or a damaged record)",
+            )
+        };
+        let (nonce, ct) = sealed.split_at_checked(NONCE_LEN).ok_or_else(fail)?;
+        let pt = self
+            .cipher()
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: ad })
+            .map_err(|_| fail())?;
+        String::from_utf8(pt).map_err(|_| fail())
+    }
+}
+
+impl fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EncryptionKey(<redacted>)")
+    }
+}
+
+/// The associated data of one sealed field of one account.
+pub(crate) fn account_ad(account_id: &[u8; 16], field: &str) -> Vec<u8> {
+    let mut ad = Vec::with_capacity(16 + field.len() + 16);
+    ad.extend_from_slice(b"authdb/v1/");
+    ad.extend_from_slice(account_id);
+    ad.extend_from_slice(field.as_bytes());
+    ad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_binding() {
+        let k = EncryptionKey::generate().unwrap();
+        let ad = account_ad(&[1; 16], "access_token");
+        let sealed = k.seal(&ad, "gho_secret").unwrap();
+        assert!(!sealed.windows(10).any(|w| w == b"gho_secret"));
+        assert_eq!(k.open(&ad, &sealed).unwrap(), "gho_secret");
+        assert!(
+            k.open(&account_ad(&[2; 16], "access_token"), &sealed)
+                .is_err()
+        );
+        assert!(
+            k.open(&account_ad(&[1; 16], "refresh_token"), &sealed)
+                .is_err()
+        );
+        assert!(
+            EncryptionKey::generate()
+                .unwrap()
+                .open(&ad, &sealed)
+                .is_err()
+        );
+        assert!(k.open(&ad, &sealed[..10]).is_err());
+        // Fresh nonce every time.
+        assert_ne!(sealed, k.seal(&ad, "gho_secret").unwrap());
+    }
+}
