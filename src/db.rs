@@ -69,6 +69,12 @@ impl Config {
         crate::codec::micros(self.clock.now())
     }
 
+    /// The store's clock, truncated to what is stored.
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let m = self.now_micros();
+        chrono::DateTime::from_timestamp_micros(m).unwrap_or_else(|| self.clock.now())
+    }
+
     fn dummy_phc(&self) -> Result<&str> {
         if let Some(h) = self.dummy_phc.get() {
             return Ok(h);
@@ -436,6 +442,34 @@ impl AuthDb {
     /// Waits while another write transaction is open.
     pub fn begin_write(&self) -> Result<WriteTxn<'_>> {
         WriteTxn::begin(&self.inner.db, &self.inner.cfg)
+    }
+
+    /// The store's current time (from its [`Clock`]), truncated to the microsecond as stored.
+    /// Use it for times you write yourself (such as `email_verified`) so that they agree with
+    /// the store's expiry decisions, including under a [`ManualClock`](crate::ManualClock).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.cfg().now()
+    }
+
+    /// The session for this token and its user, read from one snapshot (Auth.js's
+    /// `getSessionAndUser`), or `None` like [`get_session`](Adapter::get_session). An expired
+    /// session is deleted.
+    pub fn get_session_and_user(&self, session_token: &str) -> Result<Option<(Session, User)>> {
+        let key = token::session_key(session_token);
+        let rtx = self.read()?;
+        let Some(rec) = read::session(&rtx.sessions()?, &key)? else {
+            return Ok(None);
+        };
+        if txn::is_expired(self.cfg().now_micros(), rec.expires) {
+            drop(rtx);
+            let t = session_token.to_owned();
+            self.submit(move |tx| tx.get_session(&t))?;
+            return Ok(None);
+        }
+        let Some(user) = read::get_user(&rtx, &UserId(rec.user_id))? else {
+            return Ok(None);
+        };
+        Ok(Some((txn::session_model(&rec, session_token)?, user)))
     }
 
     /// How many single-operation writes were made and in how many transactions (group commit

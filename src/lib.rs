@@ -78,6 +78,7 @@ pub use model::{
 pub use password::PasswordParams;
 pub use schema::SCHEMA_VERSION;
 pub use token::hash_verification_token;
+pub use txn::WriteTxn;
 
 /// The README's code samples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

@@ -219,7 +219,7 @@ impl<'db> WriteTxn<'db> {
         Ok(())
     }
 
-    fn now(&self) -> i64 {
+    fn now_micros(&self) -> i64 {
         self.cfg.now_micros()
     }
 
@@ -233,7 +233,7 @@ impl<'db> WriteTxn<'db> {
         self.require_user(user_id)?;
         let rec = CredentialRecord {
             phc: phc.to_owned(),
-            updated_at: self.now(),
+            updated_at: self.now_micros(),
         };
         let mut creds = self.txn.open_table(CREDENTIALS)?;
         creds.insert(
@@ -278,7 +278,7 @@ impl<'db> WriteTxn<'db> {
                 InputProblem::NotPositive,
             ));
         }
-        let now = self.now();
+        let now = self.now_micros();
         let expires = add_micros("expires", now, max_age)?;
         let key = token::verification_key(raw_token, secret);
         let mut vt = VerificationTables::open(&self.txn)?;
@@ -329,7 +329,7 @@ impl<'db> WriteTxn<'db> {
         match read::verification(&vt.rec, &key)? {
             Some(rec) if identifier_matches(&rec.identifier, identifier) => {
                 vt.remove(&key)?;
-                if is_expired(self.now(), rec.expires) {
+                if is_expired(self.now_micros(), rec.expires) {
                     Ok(None)
                 } else {
                     Ok(Some(rec.to_model(&key)?))
@@ -337,6 +337,20 @@ impl<'db> WriteTxn<'db> {
             }
             _ => Ok(None),
         }
+    }
+
+    /// The store's current time, as [`AuthDb::now`](crate::AuthDb::now).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.cfg.now()
+    }
+
+    /// The session for this token and its user (deleting it if expired), as
+    /// [`AuthDb::get_session_and_user`](crate::AuthDb::get_session_and_user).
+    pub fn get_session_and_user(&self, session_token: &str) -> Result<Option<(Session, User)>> {
+        let Some(session) = self.get_session(session_token)? else {
+            return Ok(None);
+        };
+        Ok(self.get_user(&session.user_id)?.map(|u| (session, u)))
     }
 
     /// The user's linked accounts, oldest first, with their OAuth tokens decrypted.
@@ -361,7 +375,7 @@ impl<'db> WriteTxn<'db> {
     /// The user's live sessions (expired ones are left out), oldest first. Tokens are not
     /// included: the store keeps only their hashes.
     pub fn list_sessions(&self, user_id: &UserId) -> Result<Vec<SessionInfo>> {
-        read::list_sessions(&self.txn, user_id, self.now())
+        read::list_sessions(&self.txn, user_id, self.now_micros())
     }
 
     /// Deletes every session of the user ("sign out everywhere"). Returns how many were removed.
@@ -460,7 +474,7 @@ fn new_account_record(
 impl Adapter for WriteTxn<'_> {
     fn create_user(&self, profile: &NewUser) -> Result<User> {
         let norm = limits::user(profile)?;
-        let now = self.now();
+        let now = self.now_micros();
         let mut by_email = self.txn.open_table(USERS_BY_EMAIL)?;
         if let Some(n) = &norm
             && by_email.get(n.as_str())?.is_some()
@@ -545,7 +559,7 @@ impl Adapter for WriteTxn<'_> {
             image: user.image.clone(),
             email_verified: user.email_verified.map(micros),
             created_at: old.created_at,
-            updated_at: self.now(),
+            updated_at: self.now_micros(),
         };
         users.insert(key, codec::encode(USERS_NAME, &rec)?.as_slice())?;
         rec.to_model()
@@ -600,7 +614,7 @@ impl Adapter for WriteTxn<'_> {
             return Err(Error::EncryptionKeyRequired);
         }
         self.require_user(user_id)?;
-        let now = self.now();
+        let now = self.now_micros();
         let pair = (
             account.provider_id.as_str(),
             account.provider_account_id.as_str(),
@@ -669,7 +683,7 @@ impl Adapter for WriteTxn<'_> {
 
     fn create_session(&self, user_id: &UserId) -> Result<Session> {
         self.require_user(user_id)?;
-        let now = self.now();
+        let now = self.now_micros();
         let expires = add_micros("expires", now, self.cfg.max_age_micros)?;
         let mut st = SessionTables::open(&self.txn)?;
         // A fresh 256-bit token cannot realistically collide, but a collision must never hand
@@ -698,7 +712,7 @@ impl Adapter for WriteTxn<'_> {
         let Some(rec) = read::session(&st.rec, &key)? else {
             return Ok(None);
         };
-        if is_expired(self.now(), rec.expires) {
+        if is_expired(self.now_micros(), rec.expires) {
             st.remove(&key)?;
             return Ok(None);
         }
@@ -707,7 +721,7 @@ impl Adapter for WriteTxn<'_> {
 
     fn update_session(&self, session: &Session, force: bool) -> Result<Option<Session>> {
         let key = token::session_key(&session.session_token);
-        let now = self.now();
+        let now = self.now_micros();
         let mut st = SessionTables::open(&self.txn)?;
         let old = read::session(&st.rec, &key)?;
         match plan_session_update(self.cfg, now, old.as_ref(), force)? {
@@ -773,7 +787,7 @@ impl Adapter for WriteTxn<'_> {
         let mut vt = VerificationTables::open(&self.txn)?;
         match read::verification(&vt.rec, &key)? {
             Some(rec) if identifier_matches(&rec.identifier, identifier) => {
-                if is_expired(self.now(), rec.expires) {
+                if is_expired(self.now_micros(), rec.expires) {
                     vt.remove(&key)?;
                     Ok(None)
                 } else {
