@@ -142,6 +142,15 @@ impl AccountRecord {
             .transpose()
     }
 
+    /// Checks everything `to_model` checks except the sealed tokens (which need the key).
+    pub(crate) fn check_times(&self) -> Result<()> {
+        const T: &str = crate::schema::ACCOUNTS_NAME;
+        opt_from_micros(T, self.access_token_expires)?;
+        from_micros(T, self.created_at)?;
+        from_micros(T, self.updated_at)?;
+        Ok(())
+    }
+
     pub(crate) fn to_model(&self, key: Option<&EncryptionKey>) -> Result<Account> {
         const T: &str = crate::schema::ACCOUNTS_NAME;
         Ok(Account {

@@ -194,7 +194,9 @@ pub(crate) fn check(rtx: &redb::ReadTransaction, _now: i64) -> Result<IntegrityR
     for e in users.iter()? {
         let (k, v) = e?;
         let key = k.value();
-        match codec::decode::<UserRecord>(schema::USERS_NAME, v.value()) {
+        match codec::decode::<UserRecord>(schema::USERS_NAME, v.value())
+            .and_then(|u| u.to_model().map(|_| u))
+        {
             Err(e) => p.push(IntegrityProblem::CorruptRecord {
                 table: schema::USERS_NAME,
                 key: id_str(&key),
@@ -240,7 +242,9 @@ pub(crate) fn check(rtx: &redb::ReadTransaction, _now: i64) -> Result<IntegrityR
     for e in accounts.iter()? {
         let (k, v) = e?;
         let key = k.value();
-        match codec::decode::<AccountRecord>(schema::ACCOUNTS_NAME, v.value()) {
+        match codec::decode::<AccountRecord>(schema::ACCOUNTS_NAME, v.value())
+            .and_then(|a| a.check_times().map(|()| a))
+        {
             Err(e) => p.push(IntegrityProblem::CorruptRecord {
                 table: schema::ACCOUNTS_NAME,
                 key: id_str(&key),
@@ -315,7 +319,9 @@ pub(crate) fn check(rtx: &redb::ReadTransaction, _now: i64) -> Result<IntegrityR
     for e in sessions.iter()? {
         let (k, v) = e?;
         let key: HashKey = k.value();
-        match codec::decode::<SessionRecord>(schema::SESSIONS_NAME, v.value()) {
+        match codec::decode::<SessionRecord>(schema::SESSIONS_NAME, v.value())
+            .and_then(|s| s.to_info().map(|_| s))
+        {
             Err(e) => p.push(IntegrityProblem::CorruptRecord {
                 table: schema::SESSIONS_NAME,
                 key: hex(&key),
@@ -383,7 +389,9 @@ pub(crate) fn check(rtx: &redb::ReadTransaction, _now: i64) -> Result<IntegrityR
     for e in verif.iter()? {
         let (k, v) = e?;
         let key: HashKey = k.value();
-        match codec::decode::<VerificationRecord>(schema::VERIFICATION_NAME, v.value()) {
+        match codec::decode::<VerificationRecord>(schema::VERIFICATION_NAME, v.value())
+            .and_then(|r| r.to_model(&key).map(|_| r))
+        {
             Err(e) => p.push(IntegrityProblem::CorruptRecord {
                 table: schema::VERIFICATION_NAME,
                 key: hex(&key),

@@ -59,7 +59,14 @@ impl PasswordParams {
 /// Verifies `password` against a PHC string. A malformed PHC string is a corrupt record.
 pub(crate) fn verify(phc: &str, password: &str) -> Result<bool> {
     let parsed = PasswordHash::new(phc)
-        .map_err(|_| Error::corrupt(crate::schema::CREDENTIALS_NAME, "malformed password hash"))?;
+        .ok()
+        .filter(|h| h.algorithm.as_str() == "argon2id")
+        .ok_or_else(|| {
+            Error::corrupt(
+                crate::schema::CREDENTIALS_NAME,
+                "malformed password hash (not an argon2id PHC string)",
+            )
+        })?;
     Ok(Argon2::default()
         .verify_password(password.as_bytes(), &parsed)
         .is_ok())

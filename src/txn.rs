@@ -79,12 +79,14 @@ impl<'t> SessionTables<'t> {
         Ok(())
     }
 
+    /// Removes the session under `key` with its index entries; returns it. A damaged record is
+    /// removed too (returning `None`, as for a missing one): its index entries cannot be known,
+    /// and are cleaned up when met (by `purge_expired`, `delete_sessions`, `delete_user`).
     fn remove(&mut self, key: &HashKey) -> Result<Option<SessionRecord>> {
-        let Some(rec) = self
+        let Some(Ok(rec)) = self
             .rec
             .remove(key)?
             .map(|g| codec::decode::<SessionRecord>(SESSIONS_NAME, g.value()))
-            .transpose()?
         else {
             return Ok(None);
         };
@@ -114,12 +116,13 @@ impl<'t> VerificationTables<'t> {
         Ok(())
     }
 
+    /// Removes the request under `key` with its expiry entry; a damaged record is removed too
+    /// (returning `None`); its expiry entry is cleaned up by `purge_expired`.
     fn remove(&mut self, key: &HashKey) -> Result<Option<VerificationRecord>> {
-        let Some(rec) = self
+        let Some(Ok(rec)) = self
             .rec
             .remove(key)?
             .map(|g| codec::decode::<VerificationRecord>(VERIFICATION_NAME, g.value()))
-            .transpose()?
         else {
             return Ok(None);
         };
@@ -398,7 +401,13 @@ impl<'db> WriteTxn<'db> {
     pub fn delete_session_by_id(&self, user_id: &UserId, session_id: &SessionId) -> Result<bool> {
         let mut st = SessionTables::open(&self.txn)?;
         for key in read::multimap_values(&st.by_user, &user_id.to_bytes())? {
-            if read::session(&st.rec, &key)?.is_some_and(|r| r.id == session_id.0) {
+            // A damaged record among the user's sessions is not the one asked for.
+            let found = match read::session(&st.rec, &key) {
+                Ok(rec) => rec.is_some_and(|r| r.id == session_id.0),
+                Err(Error::Corrupt { .. }) => false,
+                Err(e) => return Err(e),
+            };
+            if found {
                 st.remove(&key)?;
                 return Ok(true);
             }
