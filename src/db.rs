@@ -203,8 +203,9 @@ impl Builder {
     /// Whether opening a file verifies the checksum of every page first (redb's
     /// `set_check_integrity_on_open`). On by default: a file damaged outside redb (a bad disk,
     /// a bad copy) then fails to open with [`Error::Storage`] instead of being trusted. Opening
-    /// reads the whole file, so a large database opens more slowly; turning this off makes the
-    /// open constant-time but a damaged file may then make redb panic.
+    /// reads the whole file, so a large database opens more slowly. Turning this off makes the
+    /// open constant-time, but a file damaged outside redb may then make redb panic, or make
+    /// reads return wrong or missing data without an error (both seen in `tests/corruption.rs`).
     pub fn verify_on_open(mut self, on: bool) -> Self {
         self.verify_on_open = on;
         self
