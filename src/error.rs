@@ -43,7 +43,9 @@ impl fmt::Display for InputProblem {
 /// Every error authdb returns.
 ///
 /// *Not found* and *expired* are never errors on reads: those calls return `Ok(None)`.
-/// A call that returns an error has written nothing.
+/// A call that returns an error has written nothing — with one invisible exception: an
+/// *expired* verification request that a new request with the same token replaced stays
+/// deleted if the new request's sender then fails (expired rows read as absent anyway).
 ///
 /// No variant's message contains a token, password, password hash or secret.
 #[derive(Debug, thiserror::Error)]
