@@ -23,7 +23,7 @@ use crate::model::{
     UserId, VerificationRequest,
 };
 use crate::password::{self, PasswordParams};
-use crate::read;
+use crate::read::{self, Lookup};
 use crate::schema::{self, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
 use crate::token;
 use crate::txn::{self, SessionUpdate, WriteTxn};
@@ -456,21 +456,15 @@ impl AuthDb {
     /// `getSessionAndUser`), or `None` like [`get_session`](Adapter::get_session). An expired
     /// session is deleted.
     pub fn get_session_and_user(&self, session_token: &str) -> Result<Option<(Session, User)>> {
-        let key = token::session_key(session_token);
         let rtx = self.read()?;
-        let Some(rec) = read::session(&rtx.sessions()?, &key)? else {
-            return Ok(None);
-        };
-        if txn::is_expired(self.cfg().now_micros(), rec.expires) {
-            drop(rtx);
-            let t = session_token.to_owned();
-            self.submit(move |tx| tx.get_session(&t))?;
-            return Ok(None);
+        match read::find_session(&rtx, session_token, self.cfg().now_micros())? {
+            Lookup::Live(s) => Ok(read::get_user(&rtx, &s.user_id)?.map(|u| (s, u))),
+            Lookup::Missing => Ok(None),
+            Lookup::Expired => {
+                drop(rtx);
+                self.get_session(session_token).map(|_| None)
+            }
         }
-        let Some(user) = read::get_user(&rtx, &UserId(rec.user_id))? else {
-            return Ok(None);
-        };
-        Ok(Some((txn::session_model(&rec, session_token)?, user)))
     }
 
     /// How many single-operation writes were made and in how many transactions (group commit
@@ -717,16 +711,17 @@ impl Adapter for AuthDb {
     }
 
     fn get_session(&self, session_token: &str) -> Result<Option<Session>> {
-        let key = token::session_key(session_token);
-        let rec = read::session(&self.read()?.sessions()?, &key)?;
-        let Some(rec) = rec else { return Ok(None) };
-        if txn::is_expired(self.cfg().now_micros(), rec.expires) {
-            // Delete it (re-checked inside the write transaction).
-            let t = session_token.to_owned();
-            self.submit(move |tx| tx.get_session(&t))?;
-            return Ok(None);
+        // Read a snapshot; only an expired session needs the write lock (to delete it, after
+        // checking again inside the write transaction).
+        match read::find_session(&self.read()?, session_token, self.cfg().now_micros())? {
+            Lookup::Live(s) => Ok(Some(s)),
+            Lookup::Missing => Ok(None),
+            Lookup::Expired => {
+                let t = session_token.to_owned();
+                self.submit(move |tx| tx.get_session(&t))?;
+                Ok(None)
+            }
         }
-        txn::session_model(&rec, session_token).map(Some)
     }
 
     fn update_session(&self, session: &Session, force: bool) -> Result<Option<Session>> {
@@ -787,24 +782,20 @@ impl Adapter for AuthDb {
         secret: &str,
         provider: &EmailProvider,
     ) -> Result<Option<VerificationRequest>> {
-        let key = token::verification_key(token, secret);
-        let rec = read::verification(&self.read()?.verification()?, &key)?;
-        match rec {
-            Some(rec) if txn::identifier_matches(&rec.identifier, identifier) => {
-                if txn::is_expired(self.cfg().now_micros(), rec.expires) {
-                    let (i, t, s, p) = (
-                        identifier.to_owned(),
-                        token.to_owned(),
-                        secret.to_owned(),
-                        provider.clone(),
-                    );
-                    self.submit(move |tx| tx.get_verification_request(&i, &t, &s, &p))?;
-                    Ok(None)
-                } else {
-                    rec.to_model(&key).map(Some)
-                }
+        let now = self.cfg().now_micros();
+        match read::find_verification(&self.read()?, identifier, token, secret, now)? {
+            Lookup::Live(r) => Ok(Some(r)),
+            Lookup::Missing => Ok(None),
+            Lookup::Expired => {
+                let (i, t, s, p) = (
+                    identifier.to_owned(),
+                    token.to_owned(),
+                    secret.to_owned(),
+                    provider.clone(),
+                );
+                self.submit(move |tx| tx.get_verification_request(&i, &t, &s, &p))?;
+                Ok(None)
             }
-            _ => Ok(None),
         }
     }
 

@@ -11,11 +11,13 @@ use crate::codec::{
 use crate::crypto::EncryptionKey;
 use crate::email::normalize_email;
 use crate::error::Result;
-use crate::model::{Account, SessionInfo, User, UserId};
+use crate::model::{Account, Session, SessionInfo, User, UserId, VerificationRequest};
 use crate::schema::{
     self, ACCOUNTS_NAME, CREDENTIALS_NAME, HashKey, IdKey, SESSIONS_NAME, USERS_NAME,
     VERIFICATION_NAME,
 };
+use crate::token;
+use crate::txn::{identifier_matches, is_expired, session_model};
 
 pub(crate) fn user(
     t: &impl ReadableTable<IdKey, &'static [u8]>,
@@ -239,4 +241,50 @@ pub(crate) fn get_account(
     account(&src.accounts()?, &aid)?
         .map(|r| r.to_model(key))
         .transpose()
+}
+
+/// What a lookup by token found.
+pub(crate) enum Lookup<T> {
+    /// Nothing matches.
+    Missing,
+    /// A match that has expired (the caller deletes it when it may write).
+    Expired,
+    /// A live match.
+    Live(T),
+}
+
+/// The session for `session_token` at `now`.
+pub(crate) fn find_session(
+    src: &impl Source,
+    session_token: &str,
+    now: i64,
+) -> Result<Lookup<Session>> {
+    Ok(
+        match session(&src.sessions()?, &token::session_key(session_token))? {
+            None => Lookup::Missing,
+            Some(rec) if is_expired(now, rec.expires) => Lookup::Expired,
+            Some(rec) => Lookup::Live(session_model(&rec, session_token)?),
+        },
+    )
+}
+
+/// The verification request matching identifier (normalized) and `hash(token + secret)`.
+pub(crate) fn find_verification(
+    src: &impl Source,
+    identifier: &str,
+    token: &str,
+    secret: &str,
+    now: i64,
+) -> Result<Lookup<VerificationRequest>> {
+    let key = token::verification_key(token, secret);
+    Ok(match verification(&src.verification()?, &key)? {
+        Some(rec) if identifier_matches(&rec.identifier, identifier) => {
+            if is_expired(now, rec.expires) {
+                Lookup::Expired
+            } else {
+                Lookup::Live(rec.to_model(&key)?)
+            }
+        }
+        _ => Lookup::Missing,
+    })
 }

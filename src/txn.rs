@@ -15,7 +15,7 @@ use crate::model::{
     Account, AccountId, Credentials, NewAccount, NewUser, Session, SessionId, SessionInfo, User,
     UserId, VerificationRequest, VerificationRequestId,
 };
-use crate::read;
+use crate::read::{self, Lookup};
 use crate::schema::{
     ACCOUNTS, ACCOUNTS_BY_PROVIDER, ACCOUNTS_BY_USER, ACCOUNTS_NAME, CREDENTIALS, CREDENTIALS_NAME,
     HashKey, IdKey, SESSIONS, SESSIONS_BY_EXPIRY, SESSIONS_BY_USER, SESSIONS_NAME, USERS,
@@ -716,16 +716,14 @@ impl Adapter for WriteTxn<'_> {
     }
 
     fn get_session(&self, session_token: &str) -> Result<Option<Session>> {
-        let key = token::session_key(session_token);
-        let mut st = SessionTables::open(&self.txn)?;
-        let Some(rec) = read::session(&st.rec, &key)? else {
-            return Ok(None);
-        };
-        if is_expired(self.now_micros(), rec.expires) {
-            st.remove(&key)?;
-            return Ok(None);
+        match read::find_session(&self.txn, session_token, self.now_micros())? {
+            Lookup::Live(s) => Ok(Some(s)),
+            Lookup::Missing => Ok(None),
+            Lookup::Expired => {
+                SessionTables::open(&self.txn)?.remove(&token::session_key(session_token))?;
+                Ok(None)
+            }
         }
-        session_model(&rec, session_token).map(Some)
     }
 
     fn update_session(&self, session: &Session, force: bool) -> Result<Option<Session>> {
@@ -792,18 +790,14 @@ impl Adapter for WriteTxn<'_> {
         secret: &str,
         _provider: &EmailProvider,
     ) -> Result<Option<VerificationRequest>> {
-        let key = token::verification_key(token, secret);
-        let mut vt = VerificationTables::open(&self.txn)?;
-        match read::verification(&vt.rec, &key)? {
-            Some(rec) if identifier_matches(&rec.identifier, identifier) => {
-                if is_expired(self.now_micros(), rec.expires) {
-                    vt.remove(&key)?;
-                    Ok(None)
-                } else {
-                    rec.to_model(&key).map(Some)
-                }
+        match read::find_verification(&self.txn, identifier, token, secret, self.now_micros())? {
+            Lookup::Live(r) => Ok(Some(r)),
+            Lookup::Missing => Ok(None),
+            Lookup::Expired => {
+                VerificationTables::open(&self.txn)?
+                    .remove(&token::verification_key(token, secret))?;
+                Ok(None)
             }
-            _ => Ok(None),
         }
     }
 
