@@ -467,6 +467,16 @@ impl AuthDb {
         }
     }
 
+    /// Compacts the file, returning freed pages to the file system (redb's `compact`); returns
+    /// whether anything was compacted. Useful after purging many rows.
+    ///
+    /// It needs the only handle: with other clones of this `AuthDb` (or a [`PurgeTask`])
+    /// alive it returns [`Error::Busy`] and does nothing. Writes are blocked while it runs.
+    pub fn compact(&mut self) -> Result<bool> {
+        let inner = Arc::get_mut(&mut self.inner).ok_or(Error::Busy)?;
+        Ok(inner.db.compact()?)
+    }
+
     /// How many single-operation writes were made and in how many transactions (group commit
     /// puts the writes of concurrent callers into one transaction and one fsync).
     pub fn write_stats(&self) -> WriteStats {

@@ -82,6 +82,10 @@ pub enum Error {
     /// The email provider's sender failed; the verification request was removed again.
     #[error("the email provider failed to send the verification request")]
     SendFailed(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// [`AuthDb::compact`](crate::AuthDb::compact) needs the only handle to the database, and
+    /// other clones (or a purge task) are alive.
+    #[error("the database has other live handles; compaction needs the only one")]
+    Busy,
     /// The database file is held open by another `AuthDb` (in this or another process).
     #[error("the database file is already open elsewhere")]
     AlreadyOpen,
@@ -153,6 +157,7 @@ from_redb!(
     redb::CommitError,
     redb::SetDurabilityError,
     redb::DatabaseError,
+    redb::CompactionError,
     std::io::Error,
 );
 

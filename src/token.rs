@@ -4,12 +4,15 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-/// Lowercase hex of `bytes`.
+/// Lowercase hex of `bytes` (on the `get_session` path: no formatting machinery).
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
+    fn nibble(n: u8) -> char {
+        char::from(if n < 10 { b'0' + n } else { b'a' + (n - 10) })
+    }
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(s, "{b:02x}");
+        s.push(nibble(b >> 4));
+        s.push(nibble(b & 0x0f));
     }
     s
 }
@@ -69,6 +72,13 @@ mod tests {
             hash_verification_token("ab", "c"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn hex_encodes_every_byte() {
+        let all: Vec<u8> = (0..=255).collect();
+        let expected: String = all.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex(&all), expected);
     }
 
     #[test]

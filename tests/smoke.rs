@@ -129,3 +129,36 @@ fn oauth_tokens_are_encrypted_at_rest() {
     };
     keyless.link_account(&u.id, &no_tokens).unwrap();
 }
+
+#[test]
+fn compact_needs_the_only_handle_and_keeps_data() {
+    let t = TempDb::new();
+    let mut db = t.open();
+    let mut tokens = Vec::new();
+    for i in 0..300 {
+        let u = db
+            .create_user(&NewUser {
+                email: Some(format!("u{i}@example.com")),
+                ..NewUser::default()
+            })
+            .unwrap();
+        tokens.push((u.id, db.create_session(&u.id).unwrap().session_token));
+    }
+    for (uid, _) in tokens.iter().skip(10) {
+        db.delete_user(uid).unwrap();
+    }
+    let clone = db.clone();
+    assert!(matches!(db.compact(), Err(authdb::Error::Busy)));
+    drop(clone);
+    let before = std::fs::metadata(t.path()).unwrap().len();
+    assert!(db.compact().unwrap());
+    let after = std::fs::metadata(t.path()).unwrap().len();
+    assert!(after < before, "{after} < {before}");
+    for (uid, token) in tokens.iter().take(10) {
+        assert_eq!(&db.get_session(token).unwrap().unwrap().user_id, uid);
+    }
+    common::assert_clean(&db);
+    drop(db);
+    let db = t.open();
+    assert_eq!(db.check_integrity().unwrap().users, 10);
+}
