@@ -77,7 +77,11 @@ mod tests {
     #[test]
     fn hex_encodes_every_byte() {
         let all: Vec<u8> = (0..=255).collect();
-        let expected: String = all.iter().map(|b| format!("{b:02x}")).collect();
+        let expected: String = all.iter().fold(String::new(), |mut s, b| {
+            use std::fmt::Write;
+            let _ = write!(s, "{b:02x}");
+            s
+        });
         assert_eq!(hex(&all), expected);
     }
 
