@@ -254,16 +254,18 @@ impl Builder {
     /// [`Error::UnsupportedSchemaVersion`] for a file from a newer authdb, [`Error::Storage`]
     /// for a file that is not a redb database or cannot be read.
     pub fn open(self, path: impl AsRef<Path>) -> Result<AuthDb> {
+        let path = path.as_ref();
         let redb = self.redb_builder();
         let cfg = self.config()?;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
+        let needs_init = match std::fs::metadata(path) {
+            Ok(m) => m.len() == 0,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(e) => return Err(e.into()),
+        };
+        if needs_init {
+            init_file(path, &redb)?;
         }
-        let file = opts.open(path)?;
+        let file = owner_only().open(path)?;
         let backend = redb::backends::FileBackend::new(file).map_err(map_open_error)?;
         let db = redb.create_with_backend(backend).map_err(map_open_error)?;
         AuthDb::init(db, cfg)
@@ -282,6 +284,91 @@ impl Builder {
     pub fn in_memory(self) -> Result<AuthDb> {
         self.open_backend(redb::backends::InMemoryBackend::new())
     }
+}
+
+/// Read-write, create if missing, owner-only permissions on Unix.
+fn owner_only() -> std::fs::OpenOptions {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts
+}
+
+/// Creates a complete, empty authdb database at `path` without ever leaving a half-made file
+/// there: it is built and synced under a temporary name in the same directory, then linked
+/// into place. (redb writes its magic number last, so a crash or a full disk during a
+/// first open in place left a file that could never be opened again.)
+fn init_file(path: &Path, redb: &redb::Builder) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or(Error::InvalidConfig("the database path has no file name"))?;
+    let mut nonce = [0u8; 8];
+    token::random_bytes(&mut nonce)?;
+    let tmp = dir.join(format!(
+        ".{}.authdb-init-{}",
+        name.to_string_lossy(),
+        token::hex(&nonce)
+    ));
+    let made = (|| {
+        let file = owner_only().create_new(true).open(&tmp)?;
+        let backend = redb::backends::FileBackend::new(file).map_err(map_open_error)?;
+        let db = redb.create_with_backend(backend).map_err(map_open_error)?;
+        create_schema(&db)
+    })();
+    let result = made.and_then(|()| publish(&tmp, path, &dir));
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+/// Puts the finished file at `path` unless another opener got there first with a real one.
+fn publish(tmp: &Path, path: &Path, dir: &Path) -> Result<()> {
+    match std::fs::hard_link(tmp, path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if std::fs::metadata(path)?.len() == 0 {
+                std::fs::rename(tmp, path)?;
+            }
+        }
+        // A file system without hard links: rename, which cannot fail half-way either.
+        Err(_) if !path.exists() => std::fs::rename(tmp, path)?,
+        Err(e) => return Err(e.into()),
+    }
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Creates every table and records the schema version, in one durable commit.
+fn create_schema(db: &redb::Database) -> Result<()> {
+    let mut wtx = db.begin_write()?;
+    wtx.set_durability(redb::Durability::Immediate)?;
+    {
+        wtx.open_table(schema::META)?
+            .insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)?;
+        wtx.open_table(schema::USERS)?;
+        wtx.open_table(schema::USERS_BY_EMAIL)?;
+        wtx.open_table(schema::ACCOUNTS)?;
+        wtx.open_table(schema::ACCOUNTS_BY_PROVIDER)?;
+        wtx.open_multimap_table(schema::ACCOUNTS_BY_USER)?;
+        wtx.open_table(schema::SESSIONS)?;
+        wtx.open_multimap_table(schema::SESSIONS_BY_USER)?;
+        wtx.open_table(schema::SESSIONS_BY_EXPIRY)?;
+        wtx.open_table(schema::VERIFICATION)?;
+        wtx.open_table(schema::VERIFICATION_BY_EXPIRY)?;
+        wtx.open_table(schema::CREDENTIALS)?;
+    }
+    wtx.commit()?;
+    Ok(())
 }
 
 fn map_open_error(e: redb::DatabaseError) -> Error {
@@ -356,27 +443,7 @@ impl AuthDb {
                     format!("unknown schema version {v}"),
                 ));
             }
-            None => {
-                // A new file: create every table and record the schema version, atomically.
-                let mut wtx = db.begin_write()?;
-                wtx.set_durability(redb::Durability::Immediate)?;
-                {
-                    wtx.open_table(schema::META)?
-                        .insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)?;
-                    wtx.open_table(schema::USERS)?;
-                    wtx.open_table(schema::USERS_BY_EMAIL)?;
-                    wtx.open_table(schema::ACCOUNTS)?;
-                    wtx.open_table(schema::ACCOUNTS_BY_PROVIDER)?;
-                    wtx.open_multimap_table(schema::ACCOUNTS_BY_USER)?;
-                    wtx.open_table(schema::SESSIONS)?;
-                    wtx.open_multimap_table(schema::SESSIONS_BY_USER)?;
-                    wtx.open_table(schema::SESSIONS_BY_EXPIRY)?;
-                    wtx.open_table(schema::VERIFICATION)?;
-                    wtx.open_table(schema::VERIFICATION_BY_EXPIRY)?;
-                    wtx.open_table(schema::CREDENTIALS)?;
-                }
-                wtx.commit()?;
-            }
+            None => create_schema(&db)?,
         }
         Ok(AuthDb {
             inner: Arc::new(Inner {
