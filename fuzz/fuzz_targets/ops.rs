@@ -1,0 +1,12 @@
+//! `ops`: a random operation sequence applied to authdb and to the reference model
+//! (`tests/model/`), results compared and `check_integrity()` clean after every step, the
+//! whole state compared at the end before and after reopening the file.
+
+#![no_main]
+
+use authdb_fuzz::input::FuzzCase;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|case: FuzzCase| {
+    authdb_fuzz::model::run(&case.to_case(), authdb_fuzz::fast_passwords());
+});
