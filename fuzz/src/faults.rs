@@ -20,7 +20,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,8 +32,10 @@ use authdb::{
 };
 use chrono::{DateTime, Duration, Utc};
 use parking_lot::Mutex;
-use uuid::Uuid;
 
+use crate::model::driver::{
+    Extras, Fresh, IdMap, bogus_session, bogus_user, changed, from_micros, odd_time, pick, start,
+};
 use crate::model::ops::{
     ACCESS_TOKENS, ALL_FROM, BOGUS_FROM, BOGUS_SESSION_TOKEN, Case, Change, EMAILS, IMAGES,
     LINK_MAX_AGES, NAMES, Op, PASSWORD_COUNT, PROVIDER_ACCOUNT_IDS, PROVIDER_TYPES, PROVIDERS,
@@ -197,46 +199,7 @@ impl redb::StorageBackend for Disk {
     }
 }
 
-// ---- shared helpers (the same conventions as tests/model/driver.rs) ------------------------
-
-/// The model id of a store id the run never saw (a row created by the operation in doubt).
-const UNKNOWN: u32 = u32::MAX - 1;
-
-/// The user id that never existed.
-fn bogus_user() -> UserId {
-    UserId(Uuid::from_u128(0xB0605))
-}
-
-/// The session id that never existed.
-fn bogus_session() -> SessionId {
-    SessionId(Uuid::from_u128(0xB0605))
-}
-
-/// Where a run starts: 2030-01-01T12:00:00Z.
-fn start() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_893_499_200, 0).expect("valid time")
-}
-
-/// A time with a sub-microsecond part (which the store truncates), `k` seconds after a base.
-fn odd_time(k: u8) -> DateTime<Utc> {
-    DateTime::from_timestamp(1_900_000_000 + i64::from(k), 987_654_321).expect("valid time")
-}
-
-fn from_micros(m: Micros) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(m).expect("valid time")
-}
-
-fn pick<'a>(domain: &[&'a str], ix: u8) -> &'a str {
-    domain[usize::from(ix) % domain.len()]
-}
-
-fn changed(c: Change, domain: &[&str], kept: Option<String>) -> Option<String> {
-    match c {
-        Change::Keep => kept,
-        Change::Clear => None,
-        Change::Set(i) => Some(pick(domain, i).to_owned()),
-    }
-}
+// ---- helpers of its own (the shared ones come from tests/model/driver.rs) -------------------
 
 /// A stored timestamp: whole microseconds.
 fn exact(t: DateTime<Utc>) -> Micros {
@@ -248,60 +211,6 @@ fn exact(t: DateTime<Utc>) -> Micros {
     micros_of(t)
 }
 
-/// Store UUIDs ↔ model ids of one kind.
-#[derive(Default)]
-struct IdMap {
-    to_model: HashMap<Uuid, u32>,
-    to_store: HashMap<u32, Uuid>,
-}
-
-impl IdMap {
-    fn bind(&mut self, u: Uuid, m: u32) {
-        self.to_model.insert(u, m);
-        self.to_store.insert(m, u);
-    }
-
-    /// The model id of `u`; an unknown id is bound to `fresh` if the model just handed one out.
-    fn model(&mut self, u: Uuid, fresh: Option<u32>) -> u32 {
-        if let Some(&m) = self.to_model.get(&u) {
-            return m;
-        }
-        match fresh {
-            Some(m) if !self.to_store.contains_key(&m) => {
-                self.bind(u, m);
-                m
-            }
-            _ => UNKNOWN,
-        }
-    }
-
-    fn known(&self, u: Uuid) -> u32 {
-        self.to_model.get(&u).copied().unwrap_or(UNKNOWN)
-    }
-
-    /// A model id as the store side can name it: itself if bound, else [`UNKNOWN`].
-    fn seen(&self, m: u32) -> u32 {
-        if m == NO_USER || self.to_store.contains_key(&m) {
-            m
-        } else {
-            UNKNOWN
-        }
-    }
-
-    fn store(&self, m: u32) -> Uuid {
-        self.to_store[&m]
-    }
-}
-
-/// The ids the model handed out during one call.
-#[derive(Clone, Copy, Default)]
-struct Fresh {
-    user: Option<u32>,
-    account: Option<u32>,
-    session: Option<u32>,
-    request: Option<u32>,
-}
-
 /// An operation failed because of the injected fault: its effect is in doubt.
 #[derive(Debug)]
 pub struct InDoubt;
@@ -310,40 +219,6 @@ type Step = Result<(), InDoubt>;
 
 /// One recorded model call, replayable on a fresh model.
 type Replay = Box<dyn Fn(&mut Reference)>;
-
-/// The operations authdb offers besides the `Adapter` trait (on `AuthDb` and on its write
-/// transaction, whose type is reached through closures).
-trait Extras {
-    fn set_password(&self, u: &UserId, p: &str) -> authdb::Result<()>;
-    fn use_request(&self, i: &str, t: &str, s: &str)
-    -> authdb::Result<Option<VerificationRequest>>;
-    fn list_sessions(&self, u: &UserId) -> authdb::Result<Vec<SessionInfo>>;
-    fn delete_sessions(&self, u: &UserId) -> authdb::Result<u64>;
-    fn delete_session_by_id(&self, u: &UserId, s: &SessionId) -> authdb::Result<bool>;
-}
-
-impl Extras for AuthDb {
-    fn set_password(&self, u: &UserId, p: &str) -> authdb::Result<()> {
-        AuthDb::set_password(self, u, p)
-    }
-    fn use_request(
-        &self,
-        i: &str,
-        t: &str,
-        s: &str,
-    ) -> authdb::Result<Option<VerificationRequest>> {
-        self.use_verification_request(i, t, s)
-    }
-    fn list_sessions(&self, u: &UserId) -> authdb::Result<Vec<SessionInfo>> {
-        AuthDb::list_sessions(self, u)
-    }
-    fn delete_sessions(&self, u: &UserId) -> authdb::Result<u64> {
-        AuthDb::delete_sessions(self, u)
-    }
-    fn delete_session_by_id(&self, u: &UserId, s: &SessionId) -> authdb::Result<bool> {
-        AuthDb::delete_session_by_id(self, u, s)
-    }
-}
 
 type SetPassword<'a> = Box<dyn Fn(&UserId, &str) -> authdb::Result<()> + 'a>;
 type UseRequest<'a> =

@@ -32,38 +32,38 @@ use super::reference::{
 };
 
 /// The model id an unknown store id maps to: never equal to a real model id.
-const UNKNOWN: u32 = u32::MAX - 1;
+pub(crate) const UNKNOWN: u32 = u32::MAX - 1;
 
 /// The user id that never existed.
-fn bogus_user() -> UserId {
+pub(crate) fn bogus_user() -> UserId {
     UserId(Uuid::from_u128(0xB0605))
 }
 
 /// The session id that never existed.
-fn bogus_session() -> SessionId {
+pub(crate) fn bogus_session() -> SessionId {
     SessionId(Uuid::from_u128(0xB0605))
 }
 
 /// Where a run starts: 2030-01-01T12:00:00Z.
-fn start() -> DateTime<Utc> {
+pub(crate) fn start() -> DateTime<Utc> {
     DateTime::from_timestamp(1_893_499_200, 0).expect("valid time")
 }
 
 /// A time with a sub-microsecond part (which the store truncates), `k` seconds after a base.
-fn odd_time(k: u8) -> DateTime<Utc> {
+pub(crate) fn odd_time(k: u8) -> DateTime<Utc> {
     DateTime::from_timestamp(1_900_000_000 + i64::from(k), 987_654_321).expect("valid time")
 }
 
-fn from_micros(m: Micros) -> DateTime<Utc> {
+pub(crate) fn from_micros(m: Micros) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(m).expect("valid time")
 }
 
-fn pick<'a>(domain: &[&'a str], ix: u8) -> &'a str {
+pub(crate) fn pick<'a>(domain: &[&'a str], ix: u8) -> &'a str {
     domain[usize::from(ix) % domain.len()]
 }
 
 /// A text field of `update_user` after `c`; `kept` is the stored value.
-fn changed(c: Change, domain: &[&str], kept: Option<String>) -> Option<String> {
+pub(crate) fn changed(c: Change, domain: &[&str], kept: Option<String>) -> Option<String> {
     match c {
         Change::Keep => kept,
         Change::Clear => None,
@@ -77,20 +77,20 @@ fn is_hex64(s: &str) -> bool {
 
 /// Store UUIDs ↔ model ids of one kind.
 #[derive(Default)]
-struct IdMap {
+pub(crate) struct IdMap {
     to_model: HashMap<Uuid, u32>,
     to_store: HashMap<u32, Uuid>,
 }
 
 impl IdMap {
-    fn bind(&mut self, u: Uuid, m: u32) {
+    pub(crate) fn bind(&mut self, u: Uuid, m: u32) {
         self.to_model.insert(u, m);
         self.to_store.insert(m, u);
     }
 
     /// The model id of a store id; an unknown id is bound to `fresh` (the id the model just
     /// handed out), if any, and must be a UUID v7.
-    fn model(&mut self, u: Uuid, fresh: Option<u32>) -> u32 {
+    pub(crate) fn model(&mut self, u: Uuid, fresh: Option<u32>) -> u32 {
         if let Some(&m) = self.to_model.get(&u) {
             return m;
         }
@@ -104,22 +104,31 @@ impl IdMap {
         }
     }
 
-    fn known(&self, u: Uuid) -> u32 {
+    pub(crate) fn known(&self, u: Uuid) -> u32 {
         self.to_model.get(&u).copied().unwrap_or(UNKNOWN)
     }
 
-    fn store(&self, m: u32) -> Uuid {
+    pub(crate) fn store(&self, m: u32) -> Uuid {
         self.to_store[&m]
+    }
+
+    /// A model id as the store side can name it: itself if bound, else [`UNKNOWN`].
+    pub(crate) fn seen(&self, m: u32) -> u32 {
+        if m == NO_USER || self.to_store.contains_key(&m) {
+            m
+        } else {
+            UNKNOWN
+        }
     }
 }
 
 /// The ids the model handed out during one operation.
 #[derive(Clone, Copy, Default)]
-struct Fresh {
-    user: Option<u32>,
-    account: Option<u32>,
-    session: Option<u32>,
-    request: Option<u32>,
+pub(crate) struct Fresh {
+    pub(crate) user: Option<u32>,
+    pub(crate) account: Option<u32>,
+    pub(crate) session: Option<u32>,
+    pub(crate) request: Option<u32>,
 }
 
 /// What the email provider's sender was given.
@@ -131,7 +140,7 @@ struct Mail {
 }
 
 /// The operations authdb offers besides the `Adapter` trait, on `AuthDb` and on `WriteTxn`.
-trait Extras {
+pub(crate) trait Extras {
     fn set_password(&self, u: &UserId, p: &str) -> authdb::Result<()>;
     fn use_request(&self, i: &str, t: &str, s: &str)
     -> authdb::Result<Option<VerificationRequest>>;
