@@ -102,6 +102,7 @@ where
 struct Queue {
     jobs: VecDeque<Box<dyn Job>>,
     leader: bool,
+    stats: WriteStats,
 }
 
 /// Counters of the group-commit writer, from [`AuthDb::write_stats`](crate::AuthDb::write_stats).
@@ -118,7 +119,6 @@ pub struct WriteStats {
 #[derive(Default)]
 pub(crate) struct GroupCommit {
     queue: Mutex<Queue>,
-    stats: Mutex<WriteStats>,
 }
 
 /// Passes leadership on (or gives it up) when a leader finishes, even by unwinding.
@@ -169,9 +169,9 @@ impl GroupCommit {
             let batch: Vec<Box<dyn Job>> = self.queue.lock().jobs.drain(..).collect();
             let n = batch.len() as u64;
             let transactions = run_batch(db, cfg, batch);
-            let mut st = self.stats.lock();
-            st.operations += n;
-            st.transactions += transactions;
+            let stats = &mut self.queue.lock().stats;
+            stats.operations += n;
+            stats.transactions += transactions;
         }
         match rx.recv() {
             Ok(Msg::Done(r)) => r,
@@ -180,7 +180,7 @@ impl GroupCommit {
     }
 
     pub(crate) fn stats(&self) -> WriteStats {
-        *self.stats.lock()
+        self.queue.lock().stats
     }
 }
 

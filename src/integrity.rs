@@ -165,7 +165,7 @@ fn multimap_contains<const N: usize>(
     Ok(false)
 }
 
-pub(crate) fn check(rtx: &redb::ReadTransaction, _now: i64) -> Result<IntegrityReport> {
+pub(crate) fn check(rtx: &redb::ReadTransaction) -> Result<IntegrityReport> {
     let mut r = IntegrityReport::default();
     let p = &mut r.problems;
 

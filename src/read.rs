@@ -198,7 +198,7 @@ pub(crate) fn list_sessions(
     let mut out = Vec::new();
     for key in multimap_values(&src.sessions_by_user()?, &user_id.to_bytes())? {
         if let Some(rec) = session(&sessions, &key)?
-            && now <= rec.expires
+            && !is_expired(now, rec.expires)
         {
             out.push(rec.to_info()?);
         }

@@ -60,22 +60,34 @@ impl<'t> SessionTables<'t> {
         })
     }
 
-    /// Writes `rec` under `key`; `old` is the record it replaces (its expiry entry moves).
+    /// Writes `rec` under `key`; `old` is the record it replaces. Index entries are written
+    /// only when they change: an update that keeps the expiry (`update_session` with `force`)
+    /// touches one B-tree, not three.
     fn put(
         &mut self,
         key: &HashKey,
         rec: &SessionRecord,
         old: Option<&SessionRecord>,
     ) -> Result<()> {
-        if let Some(old) = old
-            && old.expires != rec.expires
-        {
-            self.by_expiry.remove((old.expires, *key))?;
-        }
         self.rec
             .insert(key, codec::encode(SESSIONS_NAME, rec)?.as_slice())?;
-        self.by_user.insert(rec.user_id.as_bytes(), key)?;
-        self.by_expiry.insert((rec.expires, *key), ())?;
+        match old {
+            // A session never changes user; only its expiry entry can move.
+            Some(old) if old.user_id == rec.user_id => {
+                if old.expires != rec.expires {
+                    self.by_expiry.remove((old.expires, *key))?;
+                    self.by_expiry.insert((rec.expires, *key), ())?;
+                }
+            }
+            _ => {
+                if let Some(old) = old {
+                    self.by_user.remove(old.user_id.as_bytes(), key)?;
+                    self.by_expiry.remove((old.expires, *key))?;
+                }
+                self.by_user.insert(rec.user_id.as_bytes(), key)?;
+                self.by_expiry.insert((rec.expires, *key), ())?;
+            }
+        }
         Ok(())
     }
 
