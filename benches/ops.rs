@@ -127,97 +127,96 @@ fn label(engine: &str, durable: bool) -> String {
 // ---------------------------------------------------------------------------------------------
 // Reads
 
-fn bench_reads(c: &mut Criterion, e: &Env<'_>) {
+/// Runs `f` on the next of `items` (cycled) per iteration.
+fn cycle<T>(b: &mut criterion::Bencher<'_>, items: &[T], mut f: impl FnMut(&T)) {
+    let mut i = 0;
+    b.iter(|| {
+        i = (i + 1) % items.len();
+        f(&items[i]);
+    });
+}
+
+/// One read operation: authdb's and SQLite's lookups (each returns whether it found the row)
+/// side by side in one criterion group, next to raw redb's single `get` (the floor).
+fn read_group<T, A, S>(
+    c: &mut Criterion,
+    e: &Env<'_>,
+    name: &str,
+    items: &[T],
+    authdb: A,
+    sqlite: S,
+) where
+    A: Fn(&T) -> bool,
+    S: Fn(&T) -> bool,
+{
     let size = e.ds.size.label;
     let keys = &e.ds.raw_keys;
-    let redb_get = |b: &mut criterion::Bencher<'_>| {
-        let mut i = 0;
-        b.iter(|| {
-            i = (i + 1) % keys.len();
-            black_box(common::redb_get(&e.raw, &keys[i]))
-        });
-    };
-
-    let toks = &e.ds.tokens;
-    let mut g = c.benchmark_group("get_session");
+    let mut g = c.benchmark_group(name);
     g.bench_function(BenchmarkId::new("authdb", size), |b| {
-        let mut i = 0;
-        b.iter(|| {
-            i = (i + 1) % toks.len();
-            let s = e.db.get_session(&toks[i]).expect("get_session");
-            debug_assert!(s.is_some());
-            black_box(s)
+        cycle(b, items, |x| {
+            // Evaluated in release builds too; debug builds also check it was found.
+            let found = black_box(authdb(x));
+            debug_assert!(found);
         });
     });
     g.bench_function(BenchmarkId::new("sqlite", size), |b| {
-        let mut i = 0;
-        b.iter(|| {
-            i = (i + 1) % toks.len();
-            let s = common::sql_get_session(&e.sql_full, &toks[i]);
-            debug_assert!(s.is_some());
-            black_box(s)
+        cycle(b, items, |x| {
+            // Evaluated in release builds too; debug builds also check it was found.
+            let found = black_box(sqlite(x));
+            debug_assert!(found);
         });
     });
-    g.bench_function(BenchmarkId::new("redb_get", size), redb_get);
+    g.bench_function(BenchmarkId::new("redb_get", size), |b| {
+        cycle(b, keys, |k| {
+            black_box(common::redb_get(&e.raw, k));
+        });
+    });
     g.finish();
+}
 
+fn bench_reads(c: &mut Criterion, e: &Env<'_>) {
+    read_group(
+        c,
+        e,
+        "get_session",
+        &e.ds.tokens,
+        |t| e.db.get_session(t).expect("get_session").is_some(),
+        |t| common::sql_get_session(&e.sql_full, t).is_some(),
+    );
     let emails: Vec<String> =
         e.ds.sample_users(5)
             .into_iter()
             .map(common::email)
             .collect();
-    let mut g = c.benchmark_group("get_user_by_email");
-    g.bench_function(BenchmarkId::new("authdb", size), |b| {
-        let mut i = 0;
-        b.iter(|| {
-            i = (i + 1) % emails.len();
-            let u =
-                e.db.get_user_by_email(&emails[i])
-                    .expect("get_user_by_email");
-            debug_assert!(u.is_some());
-            black_box(u)
-        });
-    });
-    g.bench_function(BenchmarkId::new("sqlite", size), |b| {
-        let mut i = 0;
-        b.iter(|| {
-            i = (i + 1) % emails.len();
-            let u = common::sql_get_user_by_email(&e.sql_full, &emails[i]);
-            debug_assert!(u.is_some());
-            black_box(u)
-        });
-    });
-    g.bench_function(BenchmarkId::new("redb_get", size), redb_get);
-    g.finish();
-
+    read_group(
+        c,
+        e,
+        "get_user_by_email",
+        &emails,
+        |m| {
+            e.db.get_user_by_email(m)
+                .expect("get_user_by_email")
+                .is_some()
+        },
+        |m| common::sql_get_user_by_email(&e.sql_full, m).is_some(),
+    );
     let pa_ids: Vec<String> =
         e.ds.sample_users(6)
             .into_iter()
             .map(common::provider_account_id)
             .collect();
-    let mut g = c.benchmark_group("get_user_by_provider_account_id");
-    g.bench_function(BenchmarkId::new("authdb", size), |b| {
-        let mut i = 0;
-        b.iter(|| {
-            i = (i + 1) % pa_ids.len();
-            let u =
-                e.db.get_user_by_provider_account_id("github", &pa_ids[i])
-                    .expect("get_user_by_provider_account_id");
-            debug_assert!(u.is_some());
-            black_box(u)
-        });
-    });
-    g.bench_function(BenchmarkId::new("sqlite", size), |b| {
-        let mut i = 0;
-        b.iter(|| {
-            i = (i + 1) % pa_ids.len();
-            let u = common::sql_get_user_by_provider(&e.sql_full, "github", &pa_ids[i]);
-            debug_assert!(u.is_some());
-            black_box(u)
-        });
-    });
-    g.bench_function(BenchmarkId::new("redb_get", size), redb_get);
-    g.finish();
+    read_group(
+        c,
+        e,
+        "get_user_by_provider_account_id",
+        &pa_ids,
+        |p| {
+            e.db.get_user_by_provider_account_id("github", p)
+                .expect("get_user_by_provider_account_id")
+                .is_some()
+        },
+        |p| common::sql_get_user_by_provider(&e.sql_full, "github", p).is_some(),
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
