@@ -15,7 +15,8 @@ mod common;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use authdb::{Adapter, Durability};
+use authdb::Durability;
+use authdb::prelude::*;
 use common::{Dataset, Size};
 use criterion::{BenchmarkId, SamplingMode, Throughput};
 

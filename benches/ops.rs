@@ -19,7 +19,8 @@ mod common;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use authdb::{Adapter, AuthDb, Durability, EmailProvider, Session};
+use authdb::prelude::*;
+use authdb::{AuthDb, Durability, EmailProvider, Session};
 use common::{Dataset, RAW_VALUE};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use rusqlite::Connection;

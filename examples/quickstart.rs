@@ -6,9 +6,8 @@
 
 use std::sync::Arc;
 
-use authdb::{
-    Adapter, AuthDb, Credentials, EmailProvider, EncryptionKey, ManualClock, NewAccount, NewUser,
-};
+use authdb::prelude::*;
+use authdb::{AuthDb, Credentials, EmailProvider, EncryptionKey, ManualClock, NewAccount, NewUser};
 use chrono::{Duration, Utc};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -35,6 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         refresh_token: Some("gho_refresh_example".into()),
         access_token: Some("gho_access_example".into()),
         access_token_expires: Some(Utc::now() + Duration::hours(8)),
+        ..Default::default()
     };
     let session = if let Some(user) = db.get_user_by_provider_account_id("github", "4242")? {
         println!(
@@ -50,6 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 email: Some("Ada@Example.com".into()),
                 image: None,
                 email_verified: None,
+                ..Default::default()
             })?;
             tx.link_account(&user.id, &github)?;
             tx.create_session(&user.id)

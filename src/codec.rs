@@ -1,29 +1,23 @@
-//! Record encoding: the only module that knows about bincode.
+//! Record encoding: the only module that knows how records are laid out in bytes.
 //!
-//! Every stored value is one format-version byte followed by the bincode (2.0, serde, standard
-//! configuration) encoding of a private record struct. Timestamps are stored as microseconds
-//! since the Unix epoch. Decoding is bounded (no record may claim more than
-//! [`MAX_RECORD_BYTES`]) and must consume the whole value, so damaged bytes give an error, never
-//! a panic or a huge allocation. To swap the codec, change this file and bump
-//! [`FORMAT_VERSION`].
+//! Most records are one format byte followed by the bincode (2.0, serde, standard
+//! configuration) encoding of a private record struct; each record type has its own format
+//! number, bumped when its fields change (the migration in `migrate.rs` reads the old ones
+//! through [`v1`]). Sessions, the hottest record, have a fixed-width layout of their own
+//! ([`SessionRecord::encode`]). Timestamps are microseconds since the Unix epoch. Decoding is
+//! bounded (no record may claim more than [`MAX_RECORD_BYTES`]) and must consume the whole
+//! value, so damaged bytes give an error, never a panic or a huge allocation.
 
 use bincode::config::{self, Configuration, Limit, LittleEndian, Varint};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
-use crate::crypto::{EncryptionKey, account_ad};
 use crate::error::{Error, Result};
-use crate::model::{
-    Account, AccountId, SessionId, SessionInfo, User, UserId, VerificationRequest,
-    VerificationRequestId,
-};
+use crate::schema;
 
-/// The first byte of every stored record.
-pub(crate) const FORMAT_VERSION: u8 = 1;
-
-/// The largest record the decoder accepts. Every field has a documented size limit well below it.
-pub(crate) const MAX_RECORD_BYTES: usize = 64 * 1024;
+/// The largest record the decoder accepts. Every field has a documented size limit below it.
+pub(crate) const MAX_RECORD_BYTES: usize = 96 * 1024;
 
 type Cfg = Configuration<LittleEndian, Varint, Limit<MAX_RECORD_BYTES>>;
 
@@ -31,27 +25,35 @@ fn cfg() -> Cfg {
     config::standard().with_limit::<MAX_RECORD_BYTES>()
 }
 
-pub(crate) fn encode<T: Serialize>(table: &'static str, value: &T) -> Result<Vec<u8>> {
-    let mut out = vec![FORMAT_VERSION];
+/// A record stored as a format byte plus bincode.
+pub(crate) trait Record: Serialize + DeserializeOwned {
+    /// The table it lives in (for error messages).
+    const TABLE: &'static str;
+    /// Its format number, the first byte of every stored value.
+    const FORMAT: u8;
+}
+
+pub(crate) fn encode<R: Record>(value: &R) -> Result<Vec<u8>> {
+    let mut out = vec![R::FORMAT];
     bincode::serde::encode_into_std_write(value, &mut out, cfg())
-        .map_err(|e| Error::corrupt(table, format!("cannot encode record: {e}")))?;
+        .map_err(|e| Error::corrupt(R::TABLE, format!("cannot encode record: {e}")))?;
     Ok(out)
 }
 
-pub(crate) fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T> {
+pub(crate) fn decode<R: Record>(bytes: &[u8]) -> Result<R> {
     let Some((&version, body)) = bytes.split_first() else {
-        return Err(Error::corrupt(table, "empty record"));
+        return Err(Error::corrupt(R::TABLE, "empty record"));
     };
-    if version != FORMAT_VERSION {
+    if version != R::FORMAT {
         return Err(Error::corrupt(
-            table,
+            R::TABLE,
             format!("unknown record format version {version}"),
         ));
     }
-    let (value, used) = bincode::serde::decode_from_slice::<T, _>(body, cfg())
-        .map_err(|e| Error::corrupt(table, format!("cannot decode record: {e}")))?;
+    let (value, used) = bincode::serde::decode_from_slice::<R, _>(body, cfg())
+        .map_err(|e| Error::corrupt(R::TABLE, format!("cannot decode record: {e}")))?;
     if used != body.len() {
-        return Err(Error::corrupt(table, "trailing bytes after record"));
+        return Err(Error::corrupt(R::TABLE, "trailing bytes after record"));
     }
     Ok(value)
 }
@@ -66,10 +68,14 @@ pub(crate) fn from_micros(table: &'static str, m: i64) -> Result<DateTime<Utc>> 
         .ok_or_else(|| Error::corrupt(table, "timestamp out of range"))
 }
 
-fn opt_from_micros(table: &'static str, m: Option<i64>) -> Result<Option<DateTime<Utc>>> {
+pub(crate) fn opt_from_micros(
+    table: &'static str,
+    m: Option<i64>,
+) -> Result<Option<DateTime<Utc>>> {
     m.map(|m| from_micros(table, m)).transpose()
 }
 
+/// A user as stored (format 2).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub(crate) struct UserRecord {
     pub id: Uuid,
@@ -77,25 +83,19 @@ pub(crate) struct UserRecord {
     pub email: Option<String>,
     pub image: Option<String>,
     pub email_verified: Option<i64>,
+    /// Compact JSON of the `extra` object; `None` when empty.
+    pub extra: Option<Vec<u8>>,
+    pub security_stamp: [u8; 16],
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-impl UserRecord {
-    pub(crate) fn to_model(&self) -> Result<User> {
-        const T: &str = crate::schema::USERS_NAME;
-        Ok(User {
-            id: UserId(self.id),
-            name: self.name.clone(),
-            email: self.email.clone(),
-            image: self.image.clone(),
-            email_verified: opt_from_micros(T, self.email_verified)?,
-            created_at: from_micros(T, self.created_at)?,
-            updated_at: from_micros(T, self.updated_at)?,
-        })
-    }
+impl Record for UserRecord {
+    const TABLE: &'static str = schema::USERS_NAME;
+    const FORMAT: u8 = 2;
 }
 
+/// An account as stored (format 2). Every `Vec<u8>` secret is sealed (see `crypto.rs`).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AccountRecord {
     pub id: Uuid,
@@ -103,92 +103,22 @@ pub(crate) struct AccountRecord {
     pub provider_type: String,
     pub provider_id: String,
     pub provider_account_id: String,
-    /// Sealed with the database's [`EncryptionKey`](crate::EncryptionKey).
     pub refresh_token: Option<Vec<u8>>,
-    /// Sealed with the database's [`EncryptionKey`](crate::EncryptionKey).
     pub access_token: Option<Vec<u8>>,
     pub access_token_expires: Option<i64>,
+    pub token_type: Option<String>,
+    pub scope: Option<String>,
+    pub id_token: Option<Vec<u8>>,
+    pub session_state: Option<String>,
+    /// The sealed compact JSON of the `extra` object; `None` when empty.
+    pub extra: Option<Vec<u8>>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-impl AccountRecord {
-    /// Seals an OAuth token of this account for storage.
-    pub(crate) fn seal(
-        &self,
-        key: Option<&EncryptionKey>,
-        field: &str,
-        token: Option<&String>,
-    ) -> Result<Option<Vec<u8>>> {
-        token
-            .map(|t| {
-                key.ok_or(Error::EncryptionKeyRequired)?
-                    .seal(&account_ad(self.id.as_bytes(), field), t)
-            })
-            .transpose()
-    }
-
-    fn unseal(
-        &self,
-        key: Option<&EncryptionKey>,
-        field: &str,
-        sealed: Option<&Vec<u8>>,
-    ) -> Result<Option<String>> {
-        sealed
-            .map(|s| {
-                key.ok_or(Error::EncryptionKeyRequired)?
-                    .open(&account_ad(self.id.as_bytes(), field), s)
-            })
-            .transpose()
-    }
-
-    /// Checks everything `to_model` checks except the sealed tokens (which need the key).
-    pub(crate) fn check_times(&self) -> Result<()> {
-        const T: &str = crate::schema::ACCOUNTS_NAME;
-        opt_from_micros(T, self.access_token_expires)?;
-        from_micros(T, self.created_at)?;
-        from_micros(T, self.updated_at)?;
-        Ok(())
-    }
-
-    pub(crate) fn to_model(&self, key: Option<&EncryptionKey>) -> Result<Account> {
-        const T: &str = crate::schema::ACCOUNTS_NAME;
-        Ok(Account {
-            id: AccountId(self.id),
-            user_id: UserId(self.user_id),
-            provider_type: self.provider_type.clone(),
-            provider_id: self.provider_id.clone(),
-            provider_account_id: self.provider_account_id.clone(),
-            refresh_token: self.unseal(key, "refresh_token", self.refresh_token.as_ref())?,
-            access_token: self.unseal(key, "access_token", self.access_token.as_ref())?,
-            access_token_expires: opt_from_micros(T, self.access_token_expires)?,
-            created_at: from_micros(T, self.created_at)?,
-            updated_at: from_micros(T, self.updated_at)?,
-        })
-    }
-}
-
-/// A session as stored. The key is the SHA-256 of the session token; no token is stored.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SessionRecord {
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub expires: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-impl SessionRecord {
-    pub(crate) fn to_info(&self) -> Result<SessionInfo> {
-        const T: &str = crate::schema::SESSIONS_NAME;
-        Ok(SessionInfo {
-            id: SessionId(self.id),
-            user_id: UserId(self.user_id),
-            expires: from_micros(T, self.expires)?,
-            created_at: from_micros(T, self.created_at)?,
-            updated_at: from_micros(T, self.updated_at)?,
-        })
-    }
+impl Record for AccountRecord {
+    const TABLE: &'static str = schema::ACCOUNTS_NAME;
+    const FORMAT: u8 = 2;
 }
 
 /// A verification request as stored. The key is the raw SHA-256 of `token + secret`.
@@ -201,18 +131,9 @@ pub(crate) struct VerificationRecord {
     pub updated_at: i64,
 }
 
-impl VerificationRecord {
-    pub(crate) fn to_model(&self, hash: &[u8; 32]) -> Result<VerificationRequest> {
-        const T: &str = crate::schema::VERIFICATION_NAME;
-        Ok(VerificationRequest {
-            id: VerificationRequestId(self.id),
-            identifier: self.identifier.clone(),
-            token: crate::token::hex(hash),
-            expires: from_micros(T, self.expires)?,
-            created_at: from_micros(T, self.created_at)?,
-            updated_at: from_micros(T, self.updated_at)?,
-        })
-    }
+impl Record for VerificationRecord {
+    const TABLE: &'static str = schema::VERIFICATION_NAME;
+    const FORMAT: u8 = 1;
 }
 
 /// A password credential: the argon2id PHC string.
@@ -220,6 +141,11 @@ impl VerificationRecord {
 pub(crate) struct CredentialRecord {
     pub phc: String,
     pub updated_at: i64,
+}
+
+impl Record for CredentialRecord {
+    const TABLE: &'static str = schema::CREDENTIALS_NAME;
+    const FORMAT: u8 = 1;
 }
 
 impl std::fmt::Debug for CredentialRecord {
@@ -231,54 +157,235 @@ impl std::fmt::Debug for CredentialRecord {
     }
 }
 
+/// A WebAuthn authenticator as stored; the key is the credential id.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AuthenticatorRecord {
+    pub user_id: Uuid,
+    pub provider_account_id: String,
+    pub credential_public_key: String,
+    pub counter: u64,
+    pub credential_device_type: String,
+    pub credential_backed_up: bool,
+    pub transports: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Record for AuthenticatorRecord {
+    const TABLE: &'static str = schema::AUTHENTICATORS_NAME;
+    const FORMAT: u8 = 1;
+}
+
+/// A session as stored: fixed width, no bincode (the hottest read decodes it). The key holds
+/// the SHA-256 of the session token; no token is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SessionRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub expires: i64,
+    /// The expiry under which the session's expiry-index entry is filed: never later than
+    /// `expires` (extending a session leaves the entry where it is; purge re-files it).
+    pub indexed_expires: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Format byte + two UUIDs + four timestamps.
+pub(crate) const SESSION_RECORD_LEN: usize = 1 + 16 + 16 + 4 * 8;
+const SESSION_FORMAT: u8 = 1;
+
+impl SessionRecord {
+    pub(crate) fn encode(&self) -> [u8; SESSION_RECORD_LEN] {
+        let mut out = [0u8; SESSION_RECORD_LEN];
+        let mut w = Writer(&mut out, 0);
+        w.put(&[SESSION_FORMAT]);
+        w.put(self.id.as_bytes());
+        w.put(self.user_id.as_bytes());
+        for t in [
+            self.expires,
+            self.indexed_expires,
+            self.created_at,
+            self.updated_at,
+        ] {
+            w.put(&t.to_le_bytes());
+        }
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
+        const T: &str = schema::SESSIONS_NAME;
+        let b: &[u8; SESSION_RECORD_LEN] = bytes
+            .try_into()
+            .map_err(|_| Error::corrupt(T, "session record has the wrong length"))?;
+        let (format, rest) = b.split_first().ok_or_else(|| Error::corrupt(T, "empty"))?;
+        if *format != SESSION_FORMAT {
+            return Err(Error::corrupt(
+                T,
+                format!("unknown record format version {format}"),
+            ));
+        }
+        let mut r = Reader(rest);
+        Ok(Self {
+            id: Uuid::from_bytes(r.take()),
+            user_id: Uuid::from_bytes(r.take()),
+            expires: i64::from_le_bytes(r.take()),
+            indexed_expires: i64::from_le_bytes(r.take()),
+            created_at: i64::from_le_bytes(r.take()),
+            updated_at: i64::from_le_bytes(r.take()),
+        })
+    }
+}
+
+struct Writer<'a>(&'a mut [u8], usize);
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        if let Some(dst) = self.0.get_mut(self.1..self.1 + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+        self.1 += bytes.len();
+    }
+}
+
+/// Reads fixed-size pieces from a slice whose length the caller has checked.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        let mut out = [0u8; N];
+        if let Some((head, tail)) = self.0.split_at_checked(N) {
+            out.copy_from_slice(head);
+            self.0 = tail;
+        }
+        out
+    }
+}
+
+/// The record formats of schema version 1, read only by the migration.
+pub(crate) mod v1 {
+    use serde::{Deserialize, Serialize};
+    use uuid::Uuid;
+
+    use super::Record;
+    use crate::error::Result;
+
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub(crate) struct UserRecord {
+        pub id: Uuid,
+        pub name: Option<String>,
+        pub email: Option<String>,
+        pub image: Option<String>,
+        pub email_verified: Option<i64>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    impl Record for UserRecord {
+        const TABLE: &'static str = "users";
+        const FORMAT: u8 = 1;
+    }
+
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub(crate) struct AccountRecord {
+        pub id: Uuid,
+        pub user_id: Uuid,
+        pub provider_type: String,
+        pub provider_id: String,
+        pub provider_account_id: String,
+        pub refresh_token: Option<Vec<u8>>,
+        pub access_token: Option<Vec<u8>>,
+        pub access_token_expires: Option<i64>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    impl Record for AccountRecord {
+        const TABLE: &'static str = "accounts";
+        const FORMAT: u8 = 1;
+    }
+
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    pub(crate) struct SessionRecord {
+        pub id: Uuid,
+        pub user_id: Uuid,
+        pub expires: i64,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    impl Record for SessionRecord {
+        const TABLE: &'static str = "sessions";
+        const FORMAT: u8 = 1;
+    }
+
+    pub(crate) fn decode<R: Record>(bytes: &[u8]) -> Result<R> {
+        super::decode(bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn round_trip_and_rejects_damage() {
-        let r = SessionRecord {
+        let r = VerificationRecord {
             id: Uuid::now_v7(),
-            user_id: Uuid::now_v7(),
+            identifier: "a@x.io".into(),
             expires: 5,
             created_at: 1,
             updated_at: 2,
         };
-        let bytes = encode("t", &r).unwrap();
-        assert_eq!(bytes[0], FORMAT_VERSION);
-        assert_eq!(decode::<SessionRecord>("t", &bytes).unwrap(), r);
-        assert!(decode::<SessionRecord>("t", &[]).is_err());
-        assert!(decode::<SessionRecord>("t", &[2]).is_err());
-        assert!(decode::<SessionRecord>("t", &bytes[..bytes.len() - 1]).is_err());
+        let bytes = encode(&r).unwrap();
+        assert_eq!(bytes[0], VerificationRecord::FORMAT);
+        assert_eq!(decode::<VerificationRecord>(&bytes).unwrap(), r);
+        assert!(decode::<VerificationRecord>(&[]).is_err());
+        assert!(decode::<VerificationRecord>(&[9]).is_err());
+        assert!(decode::<VerificationRecord>(&bytes[..bytes.len() - 1]).is_err());
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(decode::<SessionRecord>("t", &longer).is_err());
+        assert!(decode::<VerificationRecord>(&longer).is_err());
         // A string claiming a gigantic length is refused without allocating it.
-        let mut huge = vec![FORMAT_VERSION];
+        let mut huge = vec![UserRecord::FORMAT];
         huge.extend_from_slice(&[16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         huge.extend_from_slice(&[0xfc, 0xff, 0xff, 0xff, 0x7f]);
-        assert!(decode::<UserRecord>("t", &huge).is_err());
+        assert!(decode::<UserRecord>(&huge).is_err());
+    }
+
+    #[test]
+    fn session_records_are_fixed_width_and_checked() {
+        let r = SessionRecord {
+            id: Uuid::now_v7(),
+            user_id: Uuid::now_v7(),
+            expires: -5,
+            indexed_expires: -7,
+            created_at: i64::MIN,
+            updated_at: i64::MAX,
+        };
+        let bytes = r.encode();
+        assert_eq!(SessionRecord::decode(&bytes).unwrap(), r);
+        assert!(SessionRecord::decode(&bytes[1..]).is_err());
+        let mut bad = bytes;
+        bad[0] = 9;
+        assert!(SessionRecord::decode(&bad).is_err());
     }
 }
 
-/// Decodes `bytes` as the record type of table number `table % 5` (users, accounts, sessions,
-/// verification requests, credentials). For the `decode` fuzz target.
+/// Decodes `bytes` as the record type of table number `table % 6` (users, accounts, sessions,
+/// verification requests, credentials, authenticators). For the `decode` fuzz target.
 #[cfg(feature = "fuzzing")]
 pub(crate) fn decode_any(table: u8, bytes: &[u8]) -> Result<()> {
-    use crate::schema as s;
-    match table % 5 {
-        0 => decode::<UserRecord>(s::USERS_NAME, bytes)?
-            .to_model()
+    use crate::crypto::EncryptionKey;
+    let key = EncryptionKey::from_bytes([7; 32]);
+    match table % 6 {
+        0 => crate::tables::users::to_model(&decode::<UserRecord>(bytes)?).map(drop),
+        1 => crate::tables::accounts::to_model(&decode::<AccountRecord>(bytes)?, Some(&key))
             .map(drop),
-        1 => decode::<AccountRecord>(s::ACCOUNTS_NAME, bytes)?
-            .to_model(Some(&EncryptionKey::from_bytes([7; 32])))
+        2 => crate::tables::sessions::to_info(&SessionRecord::decode(bytes)?).map(drop),
+        3 => crate::tables::verification::to_model(&decode::<VerificationRecord>(bytes)?, &[0; 32])
             .map(drop),
-        2 => decode::<SessionRecord>(s::SESSIONS_NAME, bytes)?
-            .to_info()
+        4 => decode::<CredentialRecord>(bytes).map(drop),
+        _ => crate::tables::authenticators::to_model("id", &decode::<AuthenticatorRecord>(bytes)?)
             .map(drop),
-        3 => decode::<VerificationRecord>(s::VERIFICATION_NAME, bytes)?
-            .to_model(&[0; 32])
-            .map(drop),
-        _ => decode::<CredentialRecord>(s::CREDENTIALS_NAME, bytes).map(drop),
     }
 }

@@ -1,7 +1,10 @@
 //! At-rest encryption of OAuth tokens (XChaCha20-Poly1305).
 //!
-//! A sealed value is `nonce (24 bytes) || ciphertext+tag`. The associated data binds it to its
-//! account and field, so a sealed token cannot be moved to another account or field unnoticed.
+//! A sealed value is `2 || key id (4 bytes) || nonce (24 bytes) || ciphertext+tag`. The key id
+//! names the key it was sealed with (so keys can be rotated and a wrong key is reported as
+//! such); id 0 means "unknown" (values sealed by schema version 1, which had no key ids). The
+//! associated data binds the value to its account and field, so a sealed token cannot be moved
+//! to another account or field unnoticed.
 
 use std::fmt;
 
@@ -12,6 +15,10 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 
 const NONCE_LEN: usize = 24;
+const SEALED_FORMAT: u8 = 2;
+const HEADER_LEN: usize = 1 + 4;
+/// The key id of values sealed before key ids existed.
+const UNKNOWN_KEY_ID: [u8; 4] = [0; 4];
 
 /// The 256-bit key that encrypts OAuth access and refresh tokens in the file.
 ///
@@ -53,6 +60,22 @@ impl EncryptionKey {
         Ok(Self(b))
     }
 
+    /// The id stored with every value this key seals: 4 bytes of a domain-separated hash of
+    /// the key (never 0, which marks values of unknown key).
+    fn key_id(&self) -> [u8; 4] {
+        let mut h = Sha256::new();
+        h.update(b"authdb/v2/key-id\0");
+        h.update(self.0);
+        let d: [u8; 32] = h.finalize().into();
+        let [a, b, c, e, ..] = d;
+        let id = [a, b, c, e];
+        if id == UNKNOWN_KEY_ID {
+            [0, 0, 0, 1]
+        } else {
+            id
+        }
+    }
+
     fn cipher(&self) -> XChaCha20Poly1305 {
         XChaCha20Poly1305::new((&self.0).into())
     }
@@ -71,7 +94,9 @@ impl EncryptionKey {
                 },
             )
             .map_err(|_| Error::corrupt(crate::schema::ACCOUNTS_NAME, "cannot encrypt token"))?;
-        let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
+        let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + ct.len());
+        out.push(SEALED_FORMAT);
+        out.extend_from_slice(&self.key_id());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ct);
         Ok(out)
@@ -85,7 +110,18 @@ impl EncryptionKey {
                 "cannot decrypt an OAuth token (wrong encryption key, or a damaged record)",
             )
         };
-        let (nonce, ct) = sealed.split_at_checked(NONCE_LEN).ok_or_else(fail)?;
+        let (header, body) = sealed.split_at_checked(HEADER_LEN).ok_or_else(fail)?;
+        let (format, key_id) = header.split_first().ok_or_else(fail)?;
+        if *format != SEALED_FORMAT {
+            return Err(fail());
+        }
+        if key_id != UNKNOWN_KEY_ID && key_id != self.key_id() {
+            return Err(Error::corrupt(
+                crate::schema::ACCOUNTS_NAME,
+                "a secret was sealed with a different encryption key than the one configured",
+            ));
+        }
+        let (nonce, ct) = body.split_at_checked(NONCE_LEN).ok_or_else(fail)?;
         let pt = self
             .cipher()
             .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: ad })
@@ -98,6 +134,16 @@ impl fmt::Debug for EncryptionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("EncryptionKey(<redacted>)")
     }
+}
+
+/// A value sealed by schema version 1 (`nonce || ciphertext`) in today's format, with the
+/// unknown key id (the migration does not need the key).
+pub(crate) fn upgrade_v1_sealed(v1: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + v1.len());
+    out.push(SEALED_FORMAT);
+    out.extend_from_slice(&UNKNOWN_KEY_ID);
+    out.extend_from_slice(v1);
+    out
 }
 
 /// The associated data of one sealed field of one account.
@@ -137,5 +183,9 @@ mod tests {
         assert!(k.open(&ad, &sealed[..10]).is_err());
         // Fresh nonce every time.
         assert_ne!(sealed, k.seal(&ad, "gho_secret").unwrap());
+        // A value of schema version 1 (no header) opens once upgraded.
+        let v1 = sealed[HEADER_LEN..].to_vec();
+        assert_eq!(k.open(&ad, &upgrade_v1_sealed(&v1)).unwrap(), "gho_secret");
+        assert!(k.open(&ad, &v1).is_err());
     }
 }

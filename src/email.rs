@@ -8,14 +8,31 @@ use chrono::Duration;
 use crate::model::Redacted;
 
 /// The one normalization applied to every email address and verification identifier, at every
-/// write and every lookup: trim white space, then lowercase (Unicode).
+/// write and every lookup: Unicode NFKC (compatibility forms fold: fullwidth `＠` is `@`, the
+/// Kelvin sign is `K`), then lowercase, then trim white space.
 ///
 /// ```
 /// assert_eq!(authdb::normalize_email("  Alice@Example.COM "), "alice@example.com");
+/// assert_eq!(authdb::normalize_email("\u{212A}evin＠x.io"), "kevin@x.io");
 /// ```
 #[must_use]
 pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
+    use unicode_normalization::UnicodeNormalization;
+    let folded: String = email.nfkc().collect::<String>().to_lowercase();
+    folded.trim().to_owned()
+}
+
+/// False if `s` holds a control character or an invisible formatting character (bidi
+/// controls, zero-width characters, the byte-order mark): such addresses are refused, since
+/// two of them can look identical and differ.
+pub(crate) fn is_printable(s: &str) -> bool {
+    !s.chars().any(|c| {
+        c.is_control()
+            || matches!(c,
+                '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
+                | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+    })
 }
 
 /// The error type a sender returns.

@@ -51,7 +51,8 @@ impl fmt::Display for InputProblem {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Another user already has this email address (compared after trimming and lowercasing).
+    /// Another user already has this email address (compared after
+    /// [`normalize_email`](crate::normalize_email)).
     #[error("the email address is already used by another user")]
     EmailTaken,
     /// This provider account (provider id + provider account id) is linked to a different user.
@@ -61,6 +62,26 @@ pub enum Error {
     /// A live verification request already has this token hash (the same token and secret).
     #[error("a verification request with this token already exists")]
     VerificationTokenTaken,
+    /// A session with this token already exists (`create_session_with`).
+    #[error("a session with this token already exists")]
+    SessionTokenTaken,
+    /// An authenticator with this credential id is already registered.
+    #[error("an authenticator with this credential id is already registered")]
+    AuthenticatorTaken,
+    /// No authenticator has this credential id.
+    #[error("no authenticator has this credential id")]
+    AuthenticatorNotFound,
+    /// The new signature counter is not greater than the stored one while one of them is
+    /// non-zero: WebAuthn's sign of a cloned authenticator. Nothing was written.
+    #[error(
+        "the authenticator's signature counter did not increase (stored {stored}, given {given})"
+    )]
+    CounterNotIncreased {
+        /// The stored counter.
+        stored: u64,
+        /// The counter that was given.
+        given: u64,
+    },
     /// The operation refers to a user that does not exist.
     #[error("user {0} does not exist")]
     UserNotFound(UserId),
@@ -71,6 +92,16 @@ pub enum Error {
         field: &'static str,
         /// What is wrong with it.
         problem: InputProblem,
+    },
+    /// An input value is not one of the accepted values (for example an account's
+    /// `provider_type`), or is not well-formed (a JSON field that is not an object, a control
+    /// character in an email address). Nothing was written.
+    #[error("invalid input: `{field}` {reason}")]
+    InvalidValue {
+        /// The name of the offending argument or field.
+        field: &'static str,
+        /// What is accepted.
+        reason: &'static str,
     },
     /// A builder setting is invalid.
     #[error("invalid configuration: {0}")]
@@ -89,6 +120,16 @@ pub enum Error {
     /// The database file is held open by another `AuthDb` (in this or another process).
     #[error("the database file is already open elsewhere")]
     AlreadyOpen,
+    /// Opening a file of an older schema version needs a migration that cannot be done
+    /// automatically; the file was left unchanged. `detail` says what to fix (it names record
+    /// ids, never emails or tokens).
+    #[error("cannot migrate the database from schema version {from}: {detail}")]
+    MigrationFailed {
+        /// The schema version found in the file.
+        from: u64,
+        /// What stands in the way.
+        detail: String,
+    },
     /// The file was written by a newer authdb with a schema this version does not know.
     #[error("the database schema version {found} is newer than the supported version {supported}")]
     UnsupportedSchemaVersion {
@@ -118,13 +159,18 @@ pub enum Error {
 }
 
 impl Error {
-    /// True for the conflict errors: [`Error::EmailTaken`], [`Error::AccountLinkedToAnotherUser`]
-    /// and [`Error::VerificationTokenTaken`].
+    /// True for the conflict errors: [`Error::EmailTaken`], [`Error::AccountLinkedToAnotherUser`],
+    /// [`Error::VerificationTokenTaken`], [`Error::SessionTokenTaken`] and
+    /// [`Error::AuthenticatorTaken`].
     #[must_use]
     pub fn is_conflict(&self) -> bool {
         matches!(
             self,
-            Self::EmailTaken | Self::AccountLinkedToAnotherUser | Self::VerificationTokenTaken
+            Self::EmailTaken
+                | Self::AccountLinkedToAnotherUser
+                | Self::VerificationTokenTaken
+                | Self::SessionTokenTaken
+                | Self::AuthenticatorTaken
         )
     }
 

@@ -20,7 +20,7 @@ use std::sync::mpsc;
 
 use parking_lot::Mutex;
 
-use crate::db::Config;
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::txn::WriteTxn;
 

@@ -1,11 +1,17 @@
 //! # authdb
 //!
 //! An embedded, synchronous, single-file store for web-app authentication data — users, linked
-//! OAuth accounts, sessions, email sign-in (verification) requests and passwords — implementing
-//! the NextAuth.js adapter operations transactionally on [redb](https://docs.rs/redb).
+//! OAuth accounts, sessions, email sign-in links, passwords and passkeys — implementing the
+//! NextAuth.js (v3) and Auth.js (next-auth v4, @auth/core v5) adapter operations
+//! transactionally on [redb](https://docs.rs/redb).
+//!
+//! The operations are a family of traits ([`UserStore`], [`AccountStore`], [`SessionStore`],
+//! [`VerificationStore`], [`AuthenticatorStore`], together [`Adapter`]) implemented by
+//! [`AuthDb`] and by [`WriteTxn`]; `use authdb::prelude::*;` brings them into scope.
 //!
 //! ```
-//! use authdb::{Adapter, AuthDb, NewUser};
+//! use authdb::prelude::*;
+//! use authdb::{AuthDb, NewUser};
 //!
 //! let db = AuthDb::builder().in_memory()?; // or AuthDb::open("auth.redb")?
 //! let user = db.create_user(&NewUser {
@@ -31,7 +37,11 @@
 //! - Every operation is one redb write transaction that updates a record and all of its index
 //!   entries together, or changes nothing. [`AuthDb::write`] runs several operations as one.
 //! - Session tokens are stored only as SHA-256 hashes; passwords as argon2id hashes;
-//!   verification tokens as NextAuth's `sha256(token + secret)`.
+//!   verification tokens as NextAuth's `sha256(token + secret)`; OAuth tokens, ID tokens and
+//!   provider-specific account fields sealed with XChaCha20-Poly1305.
+//! - Secrets never appear in `Debug` output, error messages or `Serialize` output: every
+//!   field `Debug` redacts is also skipped by serde (it deserializes as empty). Hand secrets
+//!   over field by field.
 //! - [`AuthDb::check_integrity`] verifies that every index agrees with every table.
 
 #![forbid(unsafe_code)]
@@ -46,39 +56,63 @@
     )
 )]
 
-mod adapter;
+mod autocommit;
+mod builder;
 mod clock;
 mod codec;
+mod config;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+mod contract;
 mod crypto;
 mod db;
 mod email;
 mod error;
+mod file;
 mod group;
 mod integrity;
 pub mod limits;
+mod migrate;
 mod model;
 mod password;
-mod read;
+mod purge;
 mod schema;
+mod source;
+mod tables;
 mod token;
 mod txn;
 
-pub use adapter::Adapter;
+pub use builder::Builder;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::Durability;
+pub use contract::{
+    AccountStore, Adapter, AuthenticatorStore, Maintenance, SessionStore, Transactional, UserStore,
+    VerificationStore,
+};
 pub use crypto::EncryptionKey;
-pub use db::{AuthDb, Builder, Durability, PURGE_BATCH, PurgeTask, PurgeTaskStats};
+pub use db::AuthDb;
 pub use email::{EmailProvider, SendError, VerificationMail, normalize_email};
 pub use error::{Error, InputProblem, Result};
 pub use group::WriteStats;
 pub use integrity::{IntegrityProblem, IntegrityReport};
 pub use model::{
-    Account, AccountId, Credentials, NewAccount, NewUser, ParseIdError, PurgeStats, Session,
-    SessionId, SessionInfo, User, UserId, VerificationRequest, VerificationRequestId,
+    Account, AccountId, Authenticator, Credentials, Extra, NewAccount, NewAuthenticator,
+    NewSession, NewUser, PROVIDER_TYPES, ParseIdError, PurgeStats, Session, SessionId, SessionInfo,
+    User, UserId, UserPatch, VerificationRequest, VerificationRequestId, VerificationToken,
 };
 pub use password::PasswordParams;
+pub use purge::{PURGE_BATCH, PurgeTask, PurgeTaskStats};
 pub use schema::SCHEMA_VERSION;
 pub use token::hash_verification_token;
 pub use txn::WriteTxn;
+
+/// Every trait of the operation set, for `use authdb::prelude::*;`.
+pub mod prelude {
+    pub use crate::contract::{
+        AccountStore, Adapter, AuthenticatorStore, Maintenance, SessionStore, Transactional,
+        UserStore, VerificationStore,
+    };
+}
 
 /// The README's code samples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

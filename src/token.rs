@@ -51,6 +51,41 @@ pub(crate) fn verification_key(token: &str, secret: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// The key an Auth.js verification token (already hashed by the caller) is stored under: the
+/// 32 bytes themselves when it is 64 hex characters (so it meets a v3 request with the same
+/// hash), else a domain-separated SHA-256 of the string.
+pub(crate) fn verification_token_key(token_hash: &str) -> [u8; 32] {
+    if let Some(k) = unhex32(token_hash) {
+        return k;
+    }
+    let mut h = Sha256::new();
+    h.update(b"authdb/v2/opaque-verification-token\0");
+    h.update(token_hash.as_bytes());
+    h.finalize().into()
+}
+
+/// 64 hex characters (either case) as 32 bytes.
+fn unhex32(s: &str) -> Option<[u8; 32]> {
+    fn val(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let b = s.as_bytes();
+    if b.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+        let [hi, lo] = pair else { return None };
+        *o = (val(*hi)? << 4) | val(*lo)?;
+    }
+    Some(out)
+}
+
 /// The lowercase hex form NextAuth stores for a verification token.
 ///
 /// `hash_verification_token(token, secret)` equals the `token` field of the
@@ -71,6 +106,24 @@ mod tests {
         assert_eq!(
             hash_verification_token("ab", "c"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn authjs_hashes_share_keys_with_v3_requests() {
+        let h = hash_verification_token("tok", "sec");
+        assert_eq!(verification_token_key(&h), verification_key("tok", "sec"));
+        assert_eq!(
+            verification_token_key(&h.to_uppercase()),
+            verification_key("tok", "sec")
+        );
+        assert_ne!(
+            verification_token_key("not-hex"),
+            verification_key("not-hex", "")
+        );
+        assert_ne!(
+            verification_token_key(&h[1..]),
+            verification_key("tok", "sec")
         );
     }
 

@@ -2,7 +2,8 @@
 
 mod common;
 
-use authdb::{Adapter, Error, NewAccount, NewUser, UserId};
+use authdb::prelude::*;
+use authdb::{Error, NewAccount, NewUser, UserId};
 use chrono::{Duration, TimeZone, Utc};
 use common::{TempDb, assert_clean, mem_db, oauth_account, profile, t0};
 

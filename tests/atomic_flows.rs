@@ -2,7 +2,8 @@
 
 mod common;
 
-use authdb::{Adapter, AuthDb, Error, NewUser, User};
+use authdb::prelude::*;
+use authdb::{AuthDb, Error, NewUser, User};
 use chrono::Duration;
 use common::{TempDb, assert_clean, mem_db, oauth_account, profile, recording_provider, t0};
 
@@ -270,7 +271,16 @@ fn reads_inside_a_transaction_see_its_own_writes_outside_do_not() {
     assert_eq!(counts(&db), (0, 0, 0, 0, 0));
 
     tx.commit().unwrap();
-    assert_eq!(db.get_user(&u.id).unwrap(), Some(u));
+    // set_password replaced the security stamp; everything else is as created.
+    let stored = db.get_user(&u.id).unwrap().unwrap();
+    assert_ne!(stored.security_stamp, u.security_stamp);
+    assert_eq!(
+        stored,
+        authdb::User {
+            security_stamp: stored.security_stamp,
+            ..u
+        }
+    );
     assert_eq!(db.get_session(&s.session_token).unwrap(), Some(s));
     assert_eq!(counts(&db), (1, 1, 1, 0, 1));
 }

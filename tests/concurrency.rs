@@ -5,7 +5,8 @@ mod common;
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use authdb::{Adapter, AuthDb, Error, NewUser};
+use authdb::prelude::*;
+use authdb::{AuthDb, Error, NewUser};
 use common::{TempDb, assert_clean, mem_db, oauth_account, profile, recording_provider};
 
 const THREADS: usize = 8;

@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex, Once};
 use std::thread;
 use std::time::Duration;
 
+use authdb::prelude::*;
 use authdb::{
-    Adapter, AuthDb, Credentials, Durability, Error, ManualClock, NewUser, SCHEMA_VERSION, User,
-    UserId,
+    AuthDb, Credentials, Durability, Error, ManualClock, NewUser, SCHEMA_VERSION, User, UserId,
 };
 use common::{Rng, TempDb, env_u64, oauth_account, profile};
 use redb::{ReadableDatabase, TableDefinition};

@@ -29,7 +29,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use authdb::{Adapter, AuthDb, Credentials, Durability, EmailProvider, User};
+use authdb::prelude::*;
+use authdb::{AuthDb, Credentials, Durability, EmailProvider, User};
 use common::{Rng, env_u64, fast_passwords, oauth_account, profile};
 
 const CHILD_ENV: &str = "AUTHDB_CRASH_CHILD";

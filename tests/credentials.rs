@@ -3,9 +3,10 @@
 
 mod common;
 
+use authdb::prelude::*;
 use authdb::{
-    Account, Adapter, Credentials, EmailProvider, Error, InputProblem, NewAccount, NewUser,
-    Session, VerificationMail, VerificationRequest,
+    Account, Credentials, EmailProvider, Error, InputProblem, NewAccount, NewUser, Session,
+    VerificationMail, VerificationRequest,
 };
 use chrono::Utc;
 use common::{TempDb, assert_clean, contains_bytes, mem_db, oauth_account, profile};
@@ -25,11 +26,19 @@ fn right_password_finds_user_wrong_does_not() {
         let u = db.create_user(&profile("Ada@Example.com")).unwrap();
         db.set_password(&u.id, "correct horse battery staple")
             .unwrap();
+        let found = db
+            .get_user_by_credentials(&creds("ada@example.com", "correct horse battery staple"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id, u.id);
+        // Setting a password replaced the security stamp (and nothing else a caller sees).
+        assert_ne!(found.security_stamp, u.security_stamp);
         assert_eq!(
-            db.get_user_by_credentials(&creds("ada@example.com", "correct horse battery staple"))
-                .unwrap()
-                .as_ref(),
-            Some(&u)
+            found,
+            authdb::User {
+                security_stamp: found.security_stamp,
+                ..u.clone()
+            }
         );
         assert_eq!(
             db.get_user_by_credentials(&creds("ada@example.com", "Correct horse battery staple"))
@@ -368,8 +377,23 @@ fn debug_output_never_shows_secrets() {
         refresh_token: Some(format!("{SECRET}-refresh")),
         access_token: Some(format!("{SECRET}-oauth-access")),
         access_token_expires: None,
+        token_type: Some("bearer".into()),
+        scope: Some("read:user".into()),
+        id_token: Some(format!("{SECRET}-id-token")),
+        session_state: None,
+        extra: secret_extra(),
         created_at: now,
         updated_at: now,
+    };
+    let new_session = authdb::NewSession {
+        user_id: account.user_id,
+        session_token: format!("{SECRET}-chosen"),
+        expires: now,
+    };
+    let vtoken = authdb::VerificationToken {
+        identifier: "ada@example.com".into(),
+        token: format!("{SECRET}-vt"),
+        expires: now,
     };
     let credentials = creds("ada@example.com", SECRET);
     let request = VerificationRequest {
@@ -406,14 +430,75 @@ fn debug_output_never_shows_secrets() {
         ("VerificationMail", format!("{mail:?}"), "ada@example.com"),
         ("EmailProvider", format!("{provider:?}"), "email"),
         ("Some(Session)", format!("{:?}", Some(&session)), "expires"),
+        ("NewSession", format!("{new_session:?}"), "expires"),
+        (
+            "VerificationToken",
+            format!("{vtoken:?}"),
+            "ada@example.com",
+        ),
+        (
+            "Account.extra keys",
+            format!("{account:?}"),
+            "refresh_token_expires_in",
+        ),
     ];
-    for (ty, out, visible) in outputs {
+    // serde: every field Debug hides is skipped by Serialize as well.
+    let json = |v: serde_json::Result<String>| v.unwrap();
+    let serialized = [
+        (
+            "Session json",
+            json(serde_json::to_string(&session)),
+            "expires",
+        ),
+        (
+            "Account json",
+            json(serde_json::to_string(&account)),
+            "github",
+        ),
+        (
+            "NewAccount json",
+            json(serde_json::to_string(&new_account)),
+            "github",
+        ),
+        (
+            "Credentials json",
+            json(serde_json::to_string(&credentials)),
+            "ada@example.com",
+        ),
+        (
+            "VerificationRequest json",
+            json(serde_json::to_string(&request)),
+            "ada@example.com",
+        ),
+        (
+            "NewSession json",
+            json(serde_json::to_string(&new_session)),
+            "expires",
+        ),
+        (
+            "VerificationToken json",
+            json(serde_json::to_string(&vtoken)),
+            "ada@example.com",
+        ),
+    ];
+    for (ty, out, visible) in outputs.into_iter().chain(serialized) {
         assert!(!out.contains(SECRET), "{ty} Debug leaks a secret: {out}");
         assert!(
             out.contains(visible),
             "{ty} Debug should still show {visible:?}: {out}"
         );
     }
+}
+
+/// Provider-specific account fields whose values are secret.
+fn secret_extra() -> authdb::Extra {
+    const SECRET: &str = "s3cr3t-value-that-must-not-leak";
+    let mut m = authdb::Extra::new();
+    m.insert(
+        "refresh_token_expires_in".into(),
+        serde_json::Value::String(format!("{SECRET}-extra")),
+    );
+    m
 }
 
 #[test]

@@ -7,7 +7,8 @@ mod common;
 use std::collections::HashSet;
 use std::sync::{Arc, Barrier};
 
-use authdb::{Adapter, Error, NewUser};
+use authdb::prelude::*;
+use authdb::{Error, NewUser};
 use common::TempDb;
 
 #[test]

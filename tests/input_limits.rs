@@ -7,7 +7,8 @@ use authdb::limits::{
     MAX_EMAIL_LEN, MAX_IMAGE_LEN, MAX_NAME_LEN, MAX_OAUTH_TOKEN_LEN, MAX_PASSWORD_LEN,
     MAX_PROVIDER_ACCOUNT_ID_LEN, MAX_PROVIDER_ID_LEN, MAX_TOKEN_LEN, MAX_URL_LEN,
 };
-use authdb::{Adapter, AuthDb, Credentials, Error, InputProblem, NewAccount, NewUser, User};
+use authdb::prelude::*;
+use authdb::{AuthDb, Credentials, Error, InputProblem, NewAccount, NewUser, User};
 use common::{TempDb, mem_db, oauth_account, profile, recording_provider};
 
 /// A value of exactly `len` bytes made of a marker letter (so an echo would be visible).
@@ -79,6 +80,7 @@ fn user_fields_at_and_over_the_limit() {
             email: Some(email(MAX_EMAIL_LEN)),
             image: Some(val(MAX_IMAGE_LEN)),
             email_verified: None,
+            ..Default::default()
         };
         let u = db.create_user(&at).unwrap();
         assert_eq!(u.name.as_ref().map(String::len), Some(MAX_NAME_LEN));
@@ -188,12 +190,14 @@ fn account_fields_at_and_over_the_limit() {
         let db = t.open();
         let u = db.create_user(&NewUser::default()).unwrap();
         let at = NewAccount {
-            provider_type: val(MAX_PROVIDER_ID_LEN),
+            // provider_type is one of four words now; its length limit is checked below.
+            provider_type: "oidc".into(),
             provider_id: "p".repeat(MAX_PROVIDER_ID_LEN),
             provider_account_id: "a".repeat(MAX_PROVIDER_ACCOUNT_ID_LEN),
             refresh_token: Some(val(MAX_OAUTH_TOKEN_LEN)),
             access_token: Some(val(MAX_OAUTH_TOKEN_LEN)),
             access_token_expires: None,
+            ..Default::default()
         };
         let acc = db.link_account(&u.id, &at).unwrap();
         assert_eq!(
@@ -285,12 +289,13 @@ fn account_fields_at_and_over_the_limit() {
         .link_account(
             &uid,
             &NewAccount {
-                provider_type: val(MAX_PROVIDER_ID_LEN),
+                provider_type: "oidc".into(),
                 provider_id: "p".repeat(MAX_PROVIDER_ID_LEN),
                 provider_account_id: "a".repeat(MAX_PROVIDER_ACCOUNT_ID_LEN),
                 refresh_token: None,
                 access_token: None,
                 access_token_expires: None,
+                ..Default::default()
             },
         )
         .unwrap();

@@ -5,7 +5,8 @@ mod common;
 
 use std::path::Path;
 
-use authdb::{Adapter, AuthDb, Credentials, Error, IntegrityProblem, NewUser, UserId};
+use authdb::prelude::*;
+use authdb::{AuthDb, Credentials, Error, IntegrityProblem, NewUser, UserId};
 use chrono::Duration;
 use common::{TempDb, assert_clean, hex, oauth_account, profile, recording_provider};
 use redb::{MultimapTableDefinition, ReadableDatabase, ReadableTable, TableDefinition};
@@ -22,11 +23,22 @@ const ACCOUNTS_BY_PROVIDER: TableDefinition<(&str, &str), IdKey> =
     TableDefinition::new("idx:accounts_by_provider");
 const ACCOUNTS_BY_USER: MultimapTableDefinition<IdKey, IdKey> =
     MultimapTableDefinition::new("idx:accounts_by_user");
-const SESSIONS: TableDefinition<HashKey, &[u8]> = TableDefinition::new("sessions");
-const SESSIONS_BY_USER: MultimapTableDefinition<IdKey, HashKey> =
-    MultimapTableDefinition::new("idx:sessions_by_user");
-const SESSIONS_BY_EXPIRY: TableDefinition<(i64, HashKey), ()> =
-    TableDefinition::new("idx:sessions_by_expiry");
+/// One table for sessions: `r`+hash → record, `u`+user+hash → (), `x`+expiry+hash → ().
+const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sessions:v2");
+
+fn session_record_key(hash: &HashKey) -> Vec<u8> {
+    [&b"r"[..], hash].concat()
+}
+
+fn session_user_key(user: &IdKey, hash: &HashKey) -> Vec<u8> {
+    [&b"u"[..], user, hash].concat()
+}
+
+/// Expiry as a sign-flipped big-endian i64, so that keys sort like times.
+fn session_expiry_key(expires: i64, hash: &HashKey) -> Vec<u8> {
+    let sortable = (expires.cast_unsigned() ^ (1 << 63)).to_be_bytes();
+    [&b"x"[..], &sortable, hash].concat()
+}
 const VERIFICATION: TableDefinition<HashKey, &[u8]> = TableDefinition::new("verification_requests");
 const VERIFICATION_BY_EXPIRY: TableDefinition<(i64, HashKey), ()> =
     TableDefinition::new("idx:verification_by_expiry");
@@ -240,7 +252,7 @@ fn session_and_credential_whose_user_is_missing() {
     let ps = problems(&db);
     assert_eq!(ps.len(), 2, "{ps:?}");
     assert!(ps.contains(&IntegrityProblem::MissingUser {
-        table: "sessions",
+        table: "sessions:v2",
         key: hex(&sha256(&s.session_token)),
         user_id: uid
     }));
@@ -257,18 +269,20 @@ fn session_missing_its_expiry_entry() {
     let s = populate(&t.open()).1;
     let key = sha256(&s.session_token);
     damage(&t.path(), |tx| {
-        let mut idx = tx.open_table(SESSIONS_BY_EXPIRY).unwrap();
-        let removed = idx.remove((s.expires.timestamp_micros(), key)).unwrap();
+        let mut t = tx.open_table(SESSIONS).unwrap();
+        let removed = t
+            .remove(session_expiry_key(s.expires.timestamp_micros(), &key).as_slice())
+            .unwrap();
         assert!(
             removed.is_some(),
-            "expiry key layout is (micros, sha256(token))"
+            "expiry key layout is x + sortable(micros) + sha256(token)"
         );
     });
     let db = t.open();
     assert_eq!(
         problems(&db),
         vec![IntegrityProblem::MissingIndexEntry {
-            index: "idx:sessions_by_expiry",
+            index: "sessions:v2/by-expiry",
             key: hex(&key)
         }]
     );
@@ -280,14 +294,18 @@ fn session_missing_its_user_index_entry() {
     let (uid, s) = populate(&t.open());
     let key = sha256(&s.session_token);
     damage(&t.path(), |tx| {
-        let mut idx = tx.open_multimap_table(SESSIONS_BY_USER).unwrap();
-        assert!(idx.remove(uid.to_bytes(), key).unwrap());
+        let mut t = tx.open_table(SESSIONS).unwrap();
+        assert!(
+            t.remove(session_user_key(&uid.to_bytes(), &key).as_slice())
+                .unwrap()
+                .is_some()
+        );
     });
     let db = t.open();
     assert_eq!(
         problems(&db),
         vec![IntegrityProblem::MissingIndexEntry {
-            index: "idx:sessions_by_user",
+            index: "sessions:v2/by-user",
             key: hex(&key)
         }]
     );
@@ -299,14 +317,15 @@ fn stale_session_expiry_entry_is_reported_and_purged() {
     populate(&t.open());
     let ghost = [7u8; 32];
     damage(&t.path(), |tx| {
-        let mut idx = tx.open_table(SESSIONS_BY_EXPIRY).unwrap();
-        idx.insert((123_i64, ghost), ()).unwrap();
+        let mut t = tx.open_table(SESSIONS).unwrap();
+        t.insert(session_expiry_key(123, &ghost).as_slice(), &[][..])
+            .unwrap();
     });
     let db = t.open();
     assert_eq!(
         problems(&db),
         vec![IntegrityProblem::StaleIndexEntry {
-            index: "idx:sessions_by_expiry",
+            index: "sessions:v2/by-expiry",
             key: format!("123:{}", hex(&ghost))
         }]
     );
@@ -322,14 +341,15 @@ fn stale_expiry_entry_with_wrong_time_for_a_live_session() {
     let key = sha256(&s.session_token);
     let wrong = s.expires.timestamp_micros() + 1;
     damage(&t.path(), |tx| {
-        let mut idx = tx.open_table(SESSIONS_BY_EXPIRY).unwrap();
-        idx.insert((wrong, key), ()).unwrap();
+        let mut t = tx.open_table(SESSIONS).unwrap();
+        t.insert(session_expiry_key(wrong, &key).as_slice(), &[][..])
+            .unwrap();
     });
     let db = t.open();
     assert_eq!(
         problems(&db),
         vec![IntegrityProblem::StaleIndexEntry {
-            index: "idx:sessions_by_expiry",
+            index: "sessions:v2/by-expiry",
             key: format!("{wrong}:{}", hex(&key))
         }]
     );
@@ -492,6 +512,8 @@ fn garbage_user_record_is_corrupt_and_the_api_returns_errors() {
         email: None,
         image: None,
         email_verified: None,
+        extra: authdb::Extra::new(),
+        security_stamp: [0; 16],
         created_at: common::t0(),
         updated_at: common::t0(),
     };
@@ -526,7 +548,7 @@ fn garbage_in_every_other_table_is_corrupt_not_a_panic() {
     damage(&t.path(), |tx| {
         tx.open_table(SESSIONS)
             .unwrap()
-            .insert(skey, &[][..])
+            .insert(session_record_key(&skey).as_slice(), &[][..])
             .unwrap();
         tx.open_table(VERIFICATION)
             .unwrap()
@@ -543,7 +565,7 @@ fn garbage_in_every_other_table_is_corrupt_not_a_panic() {
     });
     let db = t.open();
     let ps = problems(&db);
-    assert!(corrupt_problem(&ps, "sessions", &hex(&skey)), "{ps:?}");
+    assert!(corrupt_problem(&ps, "sessions:v2", &hex(&skey)), "{ps:?}");
     assert!(
         corrupt_problem(&ps, "verification_requests", &hex(&vkey)),
         "{ps:?}"
@@ -557,13 +579,16 @@ fn garbage_in_every_other_table_is_corrupt_not_a_panic() {
     let (p, _sent) = recording_provider();
     assert!(is_corrupt(
         &db.get_session(&s.session_token).unwrap_err(),
-        "sessions"
+        "sessions:v2"
     ));
     assert!(is_corrupt(
         &db.update_session(&s, true).unwrap_err(),
-        "sessions"
+        "sessions:v2"
     ));
-    assert!(is_corrupt(&db.list_sessions(&uid).unwrap_err(), "sessions"));
+    assert!(is_corrupt(
+        &db.list_sessions(&uid).unwrap_err(),
+        "sessions:v2"
+    ));
     // Deleting is the remedy: a damaged session can be removed through the API. Its index
     // entries (which only the record could name) are left for purge and delete_sessions, and
     // the integrity check shows them as stale rather than the record as corrupt.
@@ -571,7 +596,7 @@ fn garbage_in_every_other_table_is_corrupt_not_a_panic() {
     assert!(db.get_session(&s.session_token).unwrap().is_none());
     assert!(db.list_sessions(&uid).unwrap().is_empty());
     let ps = problems(&db);
-    assert!(!corrupt_problem(&ps, "sessions", &hex(&skey)), "{ps:?}");
+    assert!(!corrupt_problem(&ps, "sessions:v2", &hex(&skey)), "{ps:?}");
     assert_eq!(db.delete_sessions(&uid).unwrap(), 0);
     assert!(is_corrupt(
         &db.get_verification_request("ada@example.com", "tok", "sec", &p)
@@ -667,8 +692,8 @@ fn non_argon2id_password_hash_is_reported_and_never_verifies() {
     );
 }
 
-/// A user record with every optional field `None`: version byte, UUID (length 16 + bytes),
-/// four `None` tags, then `created_at` and `updated_at` as zigzag varints.
+/// A user record whose last two fields, `created_at` and `updated_at` (zigzag varints of 9
+/// bytes each for today's times), are replaced.
 fn user_record_with_timestamps(original: &[u8], created: i64, updated: i64) -> Vec<u8> {
     fn varint_i64(v: i64) -> Vec<u8> {
         let z = ((v << 1) ^ (v >> 63)).cast_unsigned();
@@ -676,14 +701,15 @@ fn user_record_with_timestamps(original: &[u8], created: i64, updated: i64) -> V
         out.extend_from_slice(&z.to_le_bytes());
         out
     }
-    assert_eq!(&original[..2], &[1, 16]);
-    assert_eq!(&original[18..22], &[0, 0, 0, 0]);
+    assert_eq!(original[0], 2, "user record format 2");
     let t0 = common::t0().timestamp_micros();
-    let mut expected = original[..22].to_vec();
-    expected.extend(varint_i64(t0));
-    expected.extend(varint_i64(t0));
-    assert_eq!(original, expected.as_slice(), "record layout as assumed");
-    let mut out = original[..22].to_vec();
+    let (prefix, times) = original.split_at(original.len() - 18);
+    assert_eq!(
+        times,
+        [varint_i64(t0), varint_i64(t0)].concat(),
+        "record layout as assumed"
+    );
+    let mut out = prefix.to_vec();
     out.extend(varint_i64(created));
     out.extend(varint_i64(updated));
     out
@@ -785,7 +811,10 @@ fn purge_survives_a_corrupt_expired_session() {
     damage(&t.path(), |tx| {
         tx.open_table(SESSIONS)
             .unwrap()
-            .insert(sha256(&bad.session_token), &b"\x01garbage"[..])
+            .insert(
+                session_record_key(&sha256(&bad.session_token)).as_slice(),
+                &b"\x01garbage"[..],
+            )
             .unwrap();
     });
     let db = t.open();

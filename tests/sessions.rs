@@ -4,7 +4,8 @@ mod common;
 
 use std::sync::Arc;
 
-use authdb::{Adapter, AuthDb, Error, ManualClock, NewUser, Session, UserId};
+use authdb::prelude::*;
+use authdb::{AuthDb, Error, ManualClock, NewUser, Session, UserId};
 use chrono::{DateTime, Duration, Utc};
 use common::{TempDb, assert_clean, builder, mem_db, t0};
 

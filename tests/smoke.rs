@@ -1,6 +1,7 @@
 mod common;
 
-use authdb::{Adapter, NewUser};
+use authdb::NewUser;
+use authdb::prelude::*;
 use common::TempDb;
 
 #[test]
@@ -76,6 +77,7 @@ fn oauth_tokens_are_encrypted_at_rest() {
         refresh_token: Some("refresh-SECRET-1234567890".into()),
         access_token: Some("access-SECRET-1234567890".into()),
         access_token_expires: None,
+        ..Default::default()
     };
     let uid = {
         let db = t.open();

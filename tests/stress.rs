@@ -18,8 +18,9 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use authdb::prelude::*;
 use authdb::{
-    Adapter, AuthDb, Credentials, EmailProvider, Error, ManualClock, User, UserId, normalize_email,
+    AuthDb, Credentials, EmailProvider, Error, ManualClock, User, UserId, normalize_email,
 };
 use common::{Rng, TempDb, env_u64, oauth_account, profile};
 

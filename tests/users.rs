@@ -2,7 +2,8 @@
 
 mod common;
 
-use authdb::{Adapter, Credentials, Error, InputProblem, NewUser, User};
+use authdb::prelude::*;
+use authdb::{Credentials, Error, InputProblem, NewUser, User};
 use chrono::{Duration, TimeZone, Utc};
 use common::{TempDb, assert_clean, mem_db, oauth_account, profile, t0};
 
@@ -12,6 +13,7 @@ fn full_profile(email: &str) -> NewUser {
         email: Some(email.into()),
         image: Some("https://example.com/ada.png".into()),
         email_verified: Some(Utc.with_ymd_and_hms(2029, 6, 1, 8, 30, 0).unwrap()),
+        ..Default::default()
     }
 }
 

@@ -4,7 +4,8 @@ mod common;
 
 use std::sync::Arc;
 
-use authdb::{Adapter, AuthDb, EmailProvider, Error, InputProblem, hash_verification_token};
+use authdb::prelude::*;
+use authdb::{AuthDb, EmailProvider, Error, InputProblem, hash_verification_token};
 use chrono::Duration;
 use common::{TempDb, assert_clean, failing_provider, mem_db, recording_provider, t0};
 use sha2::{Digest, Sha256};

@@ -15,7 +15,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use authdb::{Adapter, AuthDb, Clock, Durability, EmailProvider, ManualClock, PurgeTask, UserId};
+use authdb::prelude::*;
+use authdb::{AuthDb, Clock, Durability, EmailProvider, ManualClock, PurgeTask, UserId};
 use chrono::{DateTime, Duration, Utc};
 use ureq::ResponseExt;
 

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-use authdb::{Adapter, AuthDb, Clock, Durability, NewAccount, NewUser, Session, UserId};
+use authdb::prelude::*;
+use authdb::{AuthDb, Clock, Durability, NewAccount, NewUser, Session, UserId};
 use chrono::{DateTime, Utc};
 use redb::{ReadableDatabase, TableDefinition};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -144,6 +145,7 @@ pub fn profile(i: usize) -> NewUser {
         email: Some(email(i)),
         image: Some(format!("https://avatars.example.com/u/{i}.png")),
         email_verified: None,
+        ..Default::default()
     }
 }
 
@@ -163,6 +165,7 @@ pub fn account(i: usize, provider_account_id: String) -> NewAccount {
         refresh_token: None,
         access_token: Some(format!("gho_{a:016x}{b:016x}{:04x}", b >> 48)),
         access_token_expires: None,
+        ..Default::default()
     }
 }
 
@@ -173,6 +176,7 @@ pub fn signup(n: u64) -> (NewUser, NewAccount) {
         email: Some(format!("signup{n}@example.com")),
         image: Some(format!("https://avatars.example.com/s/{n}.png")),
         email_verified: None,
+        ..Default::default()
     };
     (p, account(n as usize, format!("s{n}")))
 }

@@ -11,9 +11,8 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use authdb::{
-    Adapter, AuthDb, Clock, EmailProvider, NewAccount, NewUser, Session, SessionId, User, UserId,
-};
+use authdb::prelude::*;
+use authdb::{AuthDb, Clock, EmailProvider, NewAccount, NewUser, Session, SessionId, User, UserId};
 use axum::extract::{FromRef, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -633,6 +632,7 @@ fn oauth_sign_in(
         access_token_expires: p
             .expires_in
             .and_then(|s| now.checked_add_signed(Duration::seconds(s))),
+        ..Default::default()
     };
     if let Some(owner) = tx.get_user_by_provider_account_id(PROVIDER_ID, &p.sub)? {
         // Linked to someone: that someone signs in (the re-link refreshes the stored tokens).
@@ -664,6 +664,7 @@ fn oauth_sign_in(
         email: p.email.clone(),
         image: None,
         email_verified: None,
+        ..Default::default()
     })?;
     tx.link_account(&user.id, &account)?;
     Ok(OAuthOutcome::SignedIn(tx.create_session(&user.id)?))

@@ -119,6 +119,7 @@ pub fn oauth_account(
         refresh_token: refresh_token.map(str::to_owned),
         access_token: access_token.map(str::to_owned),
         access_token_expires: None,
+        ..Default::default()
     }
 }
 

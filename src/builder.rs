@@ -1,0 +1,191 @@
+//! [`Builder`]: the settings an [`AuthDb`] is opened with.
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use chrono::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, Durability};
+use crate::crypto::EncryptionKey;
+use crate::db::AuthDb;
+use crate::error::{Error, Result};
+use crate::file;
+use crate::password::PasswordParams;
+
+/// Configures and opens an [`AuthDb`].
+///
+/// ## Defaults
+/// - session max age: 30 days (NextAuth's `session.maxAge`)
+/// - session update age: 24 hours (NextAuth's `session.updateAge`; zero means "extend on every
+///   update")
+/// - durability: [`Durability::Immediate`]
+/// - clock: [`SystemClock`]
+/// - cache size: 64 MiB (redb's own default is 1 GiB, too much for a web app's side store)
+/// - password hashing: [`PasswordParams::default`] (argon2id, OWASP parameters)
+/// - encryption key: none (accounts with OAuth tokens then cannot be stored)
+/// - verify on open: on (every page checksum is verified when the file is opened)
+#[must_use]
+pub struct Builder {
+    session_max_age: Duration,
+    session_update_age: Duration,
+    durability: Durability,
+    clock: Arc<dyn Clock>,
+    cache_size: usize,
+    password: PasswordParams,
+    verify_on_open: bool,
+    key: Option<EncryptionKey>,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("session_max_age", &self.session_max_age)
+            .field("session_update_age", &self.session_update_age)
+            .field("durability", &self.durability)
+            .field("cache_size", &self.cache_size)
+            .field("password", &self.password)
+            .field("verify_on_open", &self.verify_on_open)
+            .field("encryption_key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            session_max_age: Duration::days(30),
+            session_update_age: Duration::hours(24),
+            durability: Durability::Immediate,
+            clock: Arc::new(SystemClock),
+            cache_size: 64 * 1024 * 1024,
+            password: PasswordParams::default(),
+            verify_on_open: true,
+            key: None,
+        }
+    }
+}
+
+impl Builder {
+    /// How long a session lives after it is created or extended. Must be positive.
+    pub fn session_max_age(mut self, d: Duration) -> Self {
+        self.session_max_age = d;
+        self
+    }
+
+    /// How often an active session's expiry is pushed forward by `update_session`. Must not be
+    /// negative; zero extends on every call.
+    pub fn session_update_age(mut self, d: Duration) -> Self {
+        self.session_update_age = d;
+        self
+    }
+
+    /// When commits reach the disk.
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.durability = d;
+        self
+    }
+
+    /// The clock used for every expiry decision and timestamp.
+    pub fn clock(mut self, c: Arc<dyn Clock>) -> Self {
+        self.clock = c;
+        self
+    }
+
+    /// Bytes of memory redb may use to cache pages.
+    pub fn cache_size(mut self, bytes: usize) -> Self {
+        self.cache_size = bytes;
+        self
+    }
+
+    /// argon2id cost for passwords set from now on.
+    pub fn password_params(mut self, p: PasswordParams) -> Self {
+        self.password = p;
+        self
+    }
+
+    /// The key that encrypts OAuth access and refresh tokens in the file. Without one,
+    /// `link_account` with a token is [`Error::EncryptionKeyRequired`]: tokens are never stored
+    /// in plain form. Accounts without tokens need no key.
+    pub fn encryption_key(mut self, key: EncryptionKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Whether opening a file verifies the checksum of every page first (redb's
+    /// `set_check_integrity_on_open`). On by default: a file damaged outside redb (a bad disk,
+    /// a bad copy) then fails to open with [`Error::Storage`] instead of being trusted. Opening
+    /// reads the whole file, so a large database opens more slowly. Turning this off makes the
+    /// open constant-time, but a file damaged outside redb may then make redb panic, or make
+    /// reads return wrong or missing data without an error (both seen in `tests/corruption.rs`).
+    pub fn verify_on_open(mut self, on: bool) -> Self {
+        self.verify_on_open = on;
+        self
+    }
+
+    fn redb_builder(&self) -> redb::Builder {
+        let mut b = redb::Builder::new();
+        b.set_cache_size(self.cache_size)
+            .set_check_integrity_on_open(self.verify_on_open);
+        b
+    }
+
+    fn config(self) -> Result<Config> {
+        let max_age = self
+            .session_max_age
+            .num_microseconds()
+            .ok_or(Error::InvalidConfig("session max age is out of range"))?;
+        let update_age = self
+            .session_update_age
+            .num_microseconds()
+            .ok_or(Error::InvalidConfig("session update age is out of range"))?;
+        if max_age <= 0 {
+            return Err(Error::InvalidConfig("session max age must be positive"));
+        }
+        if update_age < 0 {
+            return Err(Error::InvalidConfig(
+                "session update age must not be negative",
+            ));
+        }
+        self.password.validate()?;
+        Ok(Config {
+            max_age_micros: max_age,
+            update_age_micros: update_age,
+            durability: self.durability,
+            clock: self.clock,
+            password: self.password,
+            key: self.key,
+            dummy_phc: OnceLock::new(),
+        })
+    }
+
+    /// Opens the database file at `path`, creating it (owner-only permissions on Unix) if
+    /// missing.
+    ///
+    /// Errors: [`Error::AlreadyOpen`] if another `AuthDb` holds the file,
+    /// [`Error::UnsupportedSchemaVersion`] for a file from a newer authdb, [`Error::Storage`]
+    /// for a file that is not a redb database or cannot be read.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<AuthDb> {
+        let path = path.as_ref();
+        let redb = self.redb_builder();
+        let cfg = self.config()?;
+        let db = file::open(path, &redb)?;
+        AuthDb::init(db, cfg)
+    }
+
+    /// Opens a database on a custom redb storage backend: for fault injection in tests, or a
+    /// storage layer of your own. An empty backend gets a new database.
+    pub fn open_backend(self, backend: impl redb::StorageBackend) -> Result<AuthDb> {
+        let redb = self.redb_builder();
+        let cfg = self.config()?;
+        let db = redb
+            .create_with_backend(backend)
+            .map_err(file::map_open_error)?;
+        AuthDb::init(db, cfg)
+    }
+
+    /// Opens a fresh database held in memory (redb's in-memory backend): for tests.
+    pub fn in_memory(self) -> Result<AuthDb> {
+        self.open_backend(redb::backends::InMemoryBackend::new())
+    }
+}

@@ -1,0 +1,101 @@
+//! The database file: creating it atomically, opening it with owner-only permissions.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::schema;
+use crate::token;
+
+/// Opens the redb database at `path`, creating a complete empty authdb file first if there is
+/// none (or an empty one).
+pub(crate) fn open(path: &Path, redb: &redb::Builder) -> Result<redb::Database> {
+    let needs_init = match std::fs::metadata(path) {
+        Ok(m) => m.len() == 0,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => return Err(e.into()),
+    };
+    if needs_init {
+        init_file(path, redb)?;
+    }
+    let file = owner_only().open(path)?;
+    let backend = redb::backends::FileBackend::new(file).map_err(map_open_error)?;
+    redb.create_with_backend(backend).map_err(map_open_error)
+}
+
+/// Read-write, create if missing, owner-only permissions on Unix.
+fn owner_only() -> std::fs::OpenOptions {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts
+}
+
+/// Creates a complete, empty authdb database at `path` without ever leaving a half-made file
+/// there: it is built and synced under a temporary name in the same directory, then linked
+/// into place. (redb writes its magic number last, so a crash or a full disk during a
+/// first open in place left a file that could never be opened again.)
+fn init_file(path: &Path, redb: &redb::Builder) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or(Error::InvalidConfig("the database path has no file name"))?;
+    let mut nonce = [0u8; 8];
+    token::random_bytes(&mut nonce)?;
+    let tmp = dir.join(format!(
+        ".{}.authdb-init-{}",
+        name.to_string_lossy(),
+        token::hex(&nonce)
+    ));
+    let made = (|| {
+        let file = owner_only().create_new(true).open(&tmp)?;
+        let backend = redb::backends::FileBackend::new(file).map_err(map_open_error)?;
+        let db = redb.create_with_backend(backend).map_err(map_open_error)?;
+        create_schema(&db)
+    })();
+    let result = made.and_then(|()| publish(&tmp, path, &dir));
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+/// Puts the finished file at `path` unless another opener got there first with a real one.
+fn publish(tmp: &Path, path: &Path, dir: &Path) -> Result<()> {
+    match std::fs::hard_link(tmp, path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if std::fs::metadata(path)?.len() == 0 {
+                std::fs::rename(tmp, path)?;
+            }
+        }
+        // A file system without hard links: rename, which cannot fail half-way either.
+        Err(_) if !path.exists() => std::fs::rename(tmp, path)?,
+        Err(e) => return Err(e.into()),
+    }
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Creates every table and records the schema version, in one durable commit.
+pub(crate) fn create_schema(db: &redb::Database) -> Result<()> {
+    let mut wtx = db.begin_write()?;
+    wtx.set_durability(redb::Durability::Immediate)?;
+    schema::create_tables(&wtx)?;
+    wtx.commit()?;
+    Ok(())
+}
+
+pub(crate) fn map_open_error(e: redb::DatabaseError) -> Error {
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => Error::AlreadyOpen,
+        other => other.into(),
+    }
+}

@@ -1,0 +1,435 @@
+//! Sessions: one table, three kinds of entry told apart by a one-byte key prefix.
+//!
+//! - `r` + token hash → the fixed-width record;
+//! - `u` + user id + token hash → empty: the by-user index;
+//! - `x` + expiry (sortable big-endian) + token hash → empty: the expiry index.
+//!
+//! Keeping a session's three entries in one B-tree means a commit copies one tree's path
+//! instead of three. The expiry entry is filed under `indexed_expires`, a lower bound of the
+//! real expiry: extending a session (the common write) touches only its record, and purge,
+//! meeting an entry whose session was extended, re-files it under the real expiry.
+
+use redb::{ReadableTable, Table};
+
+use crate::codec::{SessionRecord, from_micros};
+use crate::error::{Error, Result};
+use crate::integrity::{self, IntegrityProblem, IntegrityReport};
+use crate::model::{Session, SessionId, SessionInfo, UserId};
+use crate::schema::{
+    self, HashKey, IdKey, SESSIONS_BY_EXPIRY_NAME, SESSIONS_BY_USER_NAME, SESSIONS_NAME,
+};
+use crate::source::Source;
+use crate::tables::{Lookup, is_expired};
+use crate::token;
+
+const RECORD: u8 = b'r';
+const BY_USER: u8 = b'u';
+const BY_EXPIRY: u8 = b'x';
+
+type RecordKey = [u8; 1 + 32];
+type UserKey = [u8; 1 + 16 + 32];
+type ExpiryKey = [u8; 1 + 8 + 32];
+
+/// The concatenation of `parts`, which the caller sizes to exactly `N` bytes.
+fn join<const N: usize>(parts: &[&[u8]]) -> [u8; N] {
+    let mut out = [0u8; N];
+    for (dst, src) in out.iter_mut().zip(parts.iter().flat_map(|p| p.iter())) {
+        *dst = *src;
+    }
+    out
+}
+
+fn record_key(hash: &HashKey) -> RecordKey {
+    join(&[&[RECORD], hash])
+}
+
+fn user_key(user: &IdKey, hash: &HashKey) -> UserKey {
+    join(&[&[BY_USER], user, hash])
+}
+
+/// An i64 as 8 bytes that sort like the numbers.
+fn sortable(t: i64) -> [u8; 8] {
+    (t.cast_unsigned() ^ (1 << 63)).to_be_bytes()
+}
+
+fn unsortable(b: [u8; 8]) -> i64 {
+    (u64::from_be_bytes(b) ^ (1 << 63)).cast_signed()
+}
+
+fn expiry_key(expires: i64, hash: &HashKey) -> ExpiryKey {
+    join(&[&[BY_EXPIRY], &sortable(expires), hash])
+}
+
+/// The last `N` bytes of a key of known layout.
+fn tail<const N: usize>(key: &[u8]) -> Option<[u8; N]> {
+    key.len()
+        .checked_sub(N)
+        .and_then(|at| key.get(at..))
+        .and_then(|t| t.try_into().ok())
+}
+
+/// The session model for a stored record and the token the caller gave.
+pub(crate) fn to_model(rec: &SessionRecord, session_token: &str) -> Result<Session> {
+    let info = to_info(rec)?;
+    Ok(Session {
+        id: info.id,
+        user_id: info.user_id,
+        expires: info.expires,
+        session_token: session_token.to_owned(),
+        access_token: token::session_access_token(session_token),
+        created_at: info.created_at,
+        updated_at: info.updated_at,
+    })
+}
+
+pub(crate) fn to_info(rec: &SessionRecord) -> Result<SessionInfo> {
+    const T: &str = SESSIONS_NAME;
+    Ok(SessionInfo {
+        id: SessionId(rec.id),
+        user_id: UserId(rec.user_id),
+        expires: from_micros(T, rec.expires)?,
+        created_at: from_micros(T, rec.created_at)?,
+        updated_at: from_micros(T, rec.updated_at)?,
+    })
+}
+
+/// The stored session under the token hash `hash`.
+pub(crate) fn record(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    hash: &HashKey,
+) -> Result<Option<SessionRecord>> {
+    t.get(record_key(hash).as_slice())?
+        .map(|g| SessionRecord::decode(g.value()))
+        .transpose()
+}
+
+/// The token hashes of the user's sessions (by-user index order).
+fn user_hashes(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    user: &IdKey,
+) -> Result<Vec<HashKey>> {
+    let lo = user_key(user, &[0; 32]);
+    let hi = user_key(user, &[0xff; 32]);
+    let mut out = Vec::new();
+    for e in t.range(lo.as_slice()..=hi.as_slice())? {
+        if let Some(h) = tail::<32>(e?.0.value()) {
+            out.push(h);
+        }
+    }
+    Ok(out)
+}
+
+/// The session for `session_token` at `now`.
+pub(crate) fn find(src: &impl Source, session_token: &str, now: i64) -> Result<Lookup<Session>> {
+    Ok(
+        match record(&src.sessions()?, &token::session_key(session_token))? {
+            None => Lookup::Missing,
+            Some(rec) if is_expired(now, rec.expires) => Lookup::Expired,
+            Some(rec) => Lookup::Live(to_model(&rec, session_token)?),
+        },
+    )
+}
+
+/// The user's live sessions, oldest first.
+pub(crate) fn list(src: &impl Source, user_id: &UserId, now: i64) -> Result<Vec<SessionInfo>> {
+    let t = src.sessions()?;
+    let mut out = Vec::new();
+    for h in user_hashes(&t, &user_id.to_bytes())? {
+        if let Some(rec) = record(&t, &h)?
+            && !is_expired(now, rec.expires)
+        {
+            out.push(to_info(&rec)?);
+        }
+    }
+    out.sort_by_key(|s| (s.created_at, s.id));
+    Ok(out)
+}
+
+/// The session table opened for writing.
+pub(crate) struct SessionTable<'t> {
+    t: Table<'t, &'static [u8], &'static [u8]>,
+}
+
+impl<'t> SessionTable<'t> {
+    pub(crate) fn open(txn: &'t redb::WriteTransaction) -> Result<Self> {
+        Ok(Self {
+            t: txn.open_table(schema::SESSIONS)?,
+        })
+    }
+
+    pub(crate) fn get(&self, hash: &HashKey) -> Result<Option<SessionRecord>> {
+        record(&self.t, hash)
+    }
+
+    /// Whether a record (even a damaged one) exists under `hash`.
+    pub(crate) fn exists(&self, hash: &HashKey) -> Result<bool> {
+        Ok(self.t.get(record_key(hash).as_slice())?.is_some())
+    }
+
+    /// Stores a new session with its two index entries (`indexed_expires` is set to its
+    /// expiry).
+    pub(crate) fn insert(&mut self, hash: &HashKey, rec: &SessionRecord) -> Result<()> {
+        let rec = SessionRecord {
+            indexed_expires: rec.expires,
+            ..rec.clone()
+        };
+        self.t
+            .insert(record_key(hash).as_slice(), rec.encode().as_slice())?;
+        self.t.insert(
+            user_key(rec.user_id.as_bytes(), hash).as_slice(),
+            [].as_slice(),
+        )?;
+        self.t
+            .insert(expiry_key(rec.expires, hash).as_slice(), [].as_slice())?;
+        Ok(())
+    }
+
+    /// Rewrites a stored session with a new expiry and `updated_at`. A later expiry leaves the
+    /// expiry entry where it is (a lower bound); an earlier one moves it down.
+    pub(crate) fn update(
+        &mut self,
+        hash: &HashKey,
+        old: &SessionRecord,
+        expires: i64,
+        now: i64,
+    ) -> Result<SessionRecord> {
+        let mut rec = SessionRecord {
+            expires,
+            updated_at: now,
+            ..old.clone()
+        };
+        if expires < old.indexed_expires {
+            self.t
+                .remove(expiry_key(old.indexed_expires, hash).as_slice())?;
+            self.t
+                .insert(expiry_key(expires, hash).as_slice(), [].as_slice())?;
+            rec.indexed_expires = expires;
+        }
+        self.t
+            .insert(record_key(hash).as_slice(), rec.encode().as_slice())?;
+        Ok(rec)
+    }
+
+    /// Removes the session under `hash` with its index entries; returns it. A damaged record
+    /// is removed too (returning `None`, as for a missing one): its index entries cannot be
+    /// known, and are cleaned up when met (by purge, `delete_sessions`, `delete_user`).
+    pub(crate) fn remove(&mut self, hash: &HashKey) -> Result<Option<SessionRecord>> {
+        let Some(Ok(rec)) = self
+            .t
+            .remove(record_key(hash).as_slice())?
+            .map(|g| SessionRecord::decode(g.value()))
+        else {
+            return Ok(None);
+        };
+        self.t
+            .remove(user_key(rec.user_id.as_bytes(), hash).as_slice())?;
+        self.t
+            .remove(expiry_key(rec.indexed_expires, hash).as_slice())?;
+        Ok(Some(rec))
+    }
+
+    /// Removes every session of the user; returns how many records were removed. By-user
+    /// entries whose record is gone are removed too.
+    pub(crate) fn remove_all_of(&mut self, user: &IdKey) -> Result<u64> {
+        let mut n = 0;
+        for h in user_hashes(&self.t, user)? {
+            if self.remove(&h)?.is_some() {
+                n += 1;
+            } else {
+                self.t.remove(user_key(user, &h).as_slice())?;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Removes the user's session with id `id`; returns whether it existed.
+    pub(crate) fn remove_by_id(&mut self, user: &IdKey, id: &SessionId) -> Result<bool> {
+        for h in user_hashes(&self.t, user)? {
+            // A damaged record among the user's sessions is not the one asked for.
+            let found = match self.get(&h) {
+                Ok(rec) => rec.is_some_and(|r| r.id == id.0),
+                Err(Error::Corrupt { .. }) => false,
+                Err(e) => return Err(e),
+            };
+            if found {
+                self.remove(&h)?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Walks up to `limit` expiry entries filed before `now`: removes expired sessions,
+    /// re-files extended ones under their real expiry, drops entries of missing or damaged
+    /// records. Returns (entries walked, sessions removed).
+    pub(crate) fn purge(&mut self, now: i64, limit: usize) -> Result<(usize, u64)> {
+        let lo = [BY_EXPIRY];
+        let hi = expiry_key(now, &[0; 32]);
+        let mut due = Vec::new();
+        for e in self.t.range(lo.as_slice()..hi.as_slice())? {
+            if due.len() >= limit {
+                break;
+            }
+            due.push(e?.0.value().to_vec());
+        }
+        let mut removed = 0;
+        for key in &due {
+            let (Some(hash), Some(filed)) = (
+                tail::<32>(key),
+                key.get(1..9)
+                    .and_then(|b| b.try_into().ok())
+                    .map(unsortable),
+            ) else {
+                self.t.remove(key.as_slice())?;
+                continue;
+            };
+            match self.get(&hash) {
+                Ok(Some(rec)) if rec.indexed_expires == filed => {
+                    if is_expired(now, rec.expires) {
+                        self.remove(&hash)?;
+                        removed += 1;
+                    } else {
+                        self.t.remove(key.as_slice())?;
+                        self.t
+                            .insert(expiry_key(rec.expires, &hash).as_slice(), [].as_slice())?;
+                        let refiled = SessionRecord {
+                            indexed_expires: rec.expires,
+                            ..rec
+                        };
+                        self.t
+                            .insert(record_key(&hash).as_slice(), refiled.encode().as_slice())?;
+                    }
+                }
+                // A stale entry, or a damaged record: the record (if any) cannot be trusted
+                // to be live, so both go.
+                Ok(_) => {
+                    self.t.remove(key.as_slice())?;
+                }
+                Err(Error::Corrupt { .. }) => {
+                    self.t.remove(record_key(&hash).as_slice())?;
+                    self.t.remove(key.as_slice())?;
+                    removed += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((due.len(), removed))
+    }
+}
+
+/// Every entry of the session table: records against both index kinds and back. Returns how
+/// many session records there are.
+pub(crate) fn check(rtx: &redb::ReadTransaction, p: &mut IntegrityReport) -> Result<u64> {
+    use crate::token::hex;
+    let t = rtx.sessions()?;
+    let mut records = 0;
+    for e in t.iter()? {
+        let (k, v) = e?;
+        let key = k.value();
+        match key.first().copied() {
+            Some(RECORD) => {
+                records += 1;
+                let Some(hash) = tail::<32>(key).filter(|_| key.len() == 33) else {
+                    p.push(IntegrityProblem::CorruptRecord {
+                        table: SESSIONS_NAME,
+                        key: hex(key),
+                        detail: "malformed key".into(),
+                    });
+                    continue;
+                };
+                let rec =
+                    match SessionRecord::decode(v.value()).and_then(|r| to_info(&r).map(|_| r)) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            p.push(IntegrityProblem::CorruptRecord {
+                                table: SESSIONS_NAME,
+                                key: hex(&hash),
+                                detail: e.to_string(),
+                            });
+                            continue;
+                        }
+                    };
+                if !integrity::user_exists(rtx, rec.user_id.as_bytes())? {
+                    p.push(IntegrityProblem::MissingUser {
+                        table: SESSIONS_NAME,
+                        key: hex(&hash),
+                        user_id: UserId(rec.user_id),
+                    });
+                }
+                if t.get(user_key(rec.user_id.as_bytes(), &hash).as_slice())?
+                    .is_none()
+                {
+                    p.push(IntegrityProblem::MissingIndexEntry {
+                        index: SESSIONS_BY_USER_NAME,
+                        key: hex(&hash),
+                    });
+                }
+                if rec.indexed_expires > rec.expires
+                    || t.get(expiry_key(rec.indexed_expires, &hash).as_slice())?
+                        .is_none()
+                {
+                    p.push(IntegrityProblem::MissingIndexEntry {
+                        index: SESSIONS_BY_EXPIRY_NAME,
+                        key: hex(&hash),
+                    });
+                }
+            }
+            Some(BY_USER) if key.len() == 49 && v.value().is_empty() => {
+                let (Some(user), Some(hash)) = (
+                    key.get(1..17).and_then(|u| <[u8; 16]>::try_from(u).ok()),
+                    tail::<32>(key),
+                ) else {
+                    continue;
+                };
+                let ok = record(&t, &hash)
+                    .is_ok_and(|r| r.is_some_and(|r| *r.user_id.as_bytes() == user));
+                if !ok {
+                    p.push(IntegrityProblem::StaleIndexEntry {
+                        index: SESSIONS_BY_USER_NAME,
+                        key: format!("{}:{}", integrity::id_str(&user), hex(&hash)),
+                    });
+                }
+            }
+            Some(BY_EXPIRY) if key.len() == 41 && v.value().is_empty() => {
+                let (Some(filed), Some(hash)) = (
+                    key.get(1..9)
+                        .and_then(|b| b.try_into().ok())
+                        .map(unsortable),
+                    tail::<32>(key),
+                ) else {
+                    continue;
+                };
+                let ok =
+                    record(&t, &hash).is_ok_and(|r| r.is_some_and(|r| r.indexed_expires == filed));
+                if !ok {
+                    p.push(IntegrityProblem::StaleIndexEntry {
+                        index: SESSIONS_BY_EXPIRY_NAME,
+                        key: format!("{filed}:{}", hex(&hash)),
+                    });
+                }
+            }
+            _ => p.push(IntegrityProblem::CorruptRecord {
+                table: SESSIONS_NAME,
+                key: hex(key),
+                detail: "unknown kind of entry".into(),
+            }),
+        }
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sortable_keeps_order() {
+        let xs = [i64::MIN, -5, -1, 0, 1, 7, i64::MAX];
+        for w in xs.windows(2) {
+            assert!(sortable(w[0]) < sortable(w[1]));
+        }
+        for x in xs {
+            assert_eq!(unsortable(sortable(x)), x);
+        }
+    }
+}

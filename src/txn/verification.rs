@@ -1,0 +1,177 @@
+//! [`VerificationStore`] inside a write transaction.
+
+use uuid::Uuid;
+
+use crate::codec::{VerificationRecord, micros};
+use crate::contract::VerificationStore;
+use crate::email::{EmailProvider, VerificationMail};
+use crate::error::{Error, InputProblem, Result};
+use crate::limits::{self, MAX_TOKEN_LEN, MAX_URL_LEN};
+use crate::model::{VerificationRequest, VerificationRequestId, VerificationToken};
+use crate::schema::HashKey;
+use crate::tables::Lookup;
+use crate::tables::verification::{self, VerificationTables};
+use crate::token;
+
+use super::{WriteTxn, add_micros};
+
+impl WriteTxn<'_> {
+    /// Inserts a v3 verification request without sending anything. Returns it and its key.
+    pub(crate) fn insert_verification_request(
+        &self,
+        identifier: &str,
+        url: &str,
+        raw_token: &str,
+        secret: &str,
+        provider: &EmailProvider,
+    ) -> Result<(VerificationRequest, HashKey)> {
+        limits::email("identifier", identifier)?;
+        limits::required("url", url, MAX_URL_LEN)?;
+        limits::required("token", raw_token, MAX_TOKEN_LEN)?;
+        limits::required("secret", secret, MAX_TOKEN_LEN)?;
+        let max_age = provider
+            .link_max_age()
+            .num_microseconds()
+            .ok_or(Error::invalid("provider.max_age", InputProblem::OutOfRange))?;
+        if max_age <= 0 {
+            return Err(Error::invalid(
+                "provider.max_age",
+                InputProblem::NotPositive,
+            ));
+        }
+        let now = self.now_micros();
+        let rec = VerificationRecord {
+            id: VerificationRequestId::generate().0,
+            identifier: identifier.to_owned(),
+            expires: add_micros("expires", now, max_age)?,
+            created_at: now,
+            updated_at: now,
+        };
+        let key = token::verification_key(raw_token, secret);
+        let model = verification::to_model(&rec, &key)?;
+        VerificationTables::open(&self.txn)?.insert(&key, &rec, now)?;
+        Ok((model, key))
+    }
+
+    /// Removes the verification request under `key` if it is still the one with `id`.
+    pub(crate) fn remove_verification_if(
+        &self,
+        key: &HashKey,
+        id: VerificationRequestId,
+    ) -> Result<()> {
+        let mut vt = VerificationTables::open(&self.txn)?;
+        if vt.get(key)?.is_some_and(|r| r.id == id.0) {
+            vt.remove(key)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the link under `key` when it is expired (a read met it expired).
+    fn remove_verification(&self, key: &HashKey) -> Result<()> {
+        VerificationTables::open(&self.txn)?.remove(key)?;
+        Ok(())
+    }
+}
+
+impl VerificationStore for WriteTxn<'_> {
+    /// Inside a transaction the request is inserted, then the sender runs before the commit
+    /// (while the write lock is held). If it fails the request is removed and the error
+    /// returned. If the transaction is later dropped, the mailed link simply does not work.
+    fn create_verification_request(
+        &self,
+        identifier: &str,
+        url: &str,
+        token: &str,
+        secret: &str,
+        provider: &EmailProvider,
+    ) -> Result<VerificationRequest> {
+        let (req, key) =
+            self.insert_verification_request(identifier, url, token, secret, provider)?;
+        let mail = VerificationMail {
+            identifier,
+            url,
+            token,
+            provider,
+        };
+        if let Err(e) = provider.send(&mail) {
+            self.remove_verification_if(&key, req.id)?;
+            return Err(Error::SendFailed(e));
+        }
+        Ok(req)
+    }
+
+    fn get_verification_request(
+        &self,
+        identifier: &str,
+        token: &str,
+        secret: &str,
+        _provider: &EmailProvider,
+    ) -> Result<Option<VerificationRequest>> {
+        let key = token::verification_key(token, secret);
+        match verification::find(&self.txn, &key, identifier, self.now_micros())? {
+            Lookup::Live(r) => verification::to_model(&r, &key).map(Some),
+            Lookup::Missing => Ok(None),
+            Lookup::Expired => {
+                self.remove_verification(&key)?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn delete_verification_request(
+        &self,
+        identifier: &str,
+        token: &str,
+        secret: &str,
+        _provider: &EmailProvider,
+    ) -> Result<()> {
+        let key = token::verification_key(token, secret);
+        VerificationTables::open(&self.txn)?.take(&key, identifier, self.now_micros())?;
+        Ok(())
+    }
+
+    fn use_verification_request(
+        &self,
+        identifier: &str,
+        token: &str,
+        secret: &str,
+    ) -> Result<Option<VerificationRequest>> {
+        let key = token::verification_key(token, secret);
+        VerificationTables::open(&self.txn)?
+            .take(&key, identifier, self.now_micros())?
+            .map(|r| verification::to_model(&r, &key))
+            .transpose()
+    }
+
+    fn create_verification_token(&self, t: &VerificationToken) -> Result<VerificationToken> {
+        limits::email("identifier", &t.identifier)?;
+        limits::required("token", &t.token, MAX_TOKEN_LEN)?;
+        let now = self.now_micros();
+        let rec = VerificationRecord {
+            id: Uuid::now_v7(),
+            identifier: t.identifier.clone(),
+            expires: micros(t.expires),
+            created_at: now,
+            updated_at: now,
+        };
+        let model = verification::to_token(&rec, &t.token)?;
+        VerificationTables::open(&self.txn)?.insert(
+            &token::verification_token_key(&t.token),
+            &rec,
+            now,
+        )?;
+        Ok(model)
+    }
+
+    fn use_verification_token(
+        &self,
+        identifier: &str,
+        token_hash: &str,
+    ) -> Result<Option<VerificationToken>> {
+        let key = token::verification_token_key(token_hash);
+        VerificationTables::open(&self.txn)?
+            .take(&key, identifier, self.now_micros())?
+            .map(|r| verification::to_token(&r, token_hash))
+            .transpose()
+    }
+}
