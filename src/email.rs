@@ -95,7 +95,8 @@ impl EmailProvider {
         self.max_age
     }
 
-    pub(crate) fn send(&self, mail: &VerificationMail<'_>) -> Result<(), SendError> {
+    /// Calls the sender (backends call it after the link is stored).
+    pub fn send(&self, mail: &VerificationMail<'_>) -> Result<(), SendError> {
         (self.sender)(mail)
     }
 }

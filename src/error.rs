@@ -153,6 +153,17 @@ pub enum Error {
     /// The operating system's random number generator failed.
     #[error("the system random number generator failed: {0}")]
     Randomness(String),
+    /// Another backend's database (such as PostgreSQL) failed or could not be reached. The
+    /// operation was not applied (its transaction was rolled back or never committed).
+    #[error("{backend} error: {source}")]
+    Backend {
+        /// Which backend.
+        backend: &'static str,
+        /// What it reported (never containing a token or password: backends send those
+        /// only as bound parameters, which database errors do not echo).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// The storage engine (redb) or the file system failed.
     #[error("storage error: {0}")]
     Storage(#[source] Box<redb::Error>),

@@ -57,6 +57,7 @@
 )]
 
 mod autocommit;
+pub mod backend;
 mod builder;
 mod clock;
 mod codec;

@@ -39,12 +39,13 @@ impl PasswordParams {
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
     }
 
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// Checks that argon2 accepts these parameters ([`Error::InvalidConfig`] if not).
+    pub fn validate(&self) -> Result<()> {
         self.hasher().map(|_| ())
     }
 
     /// Hashes `password` with a fresh random salt; returns the PHC string.
-    pub(crate) fn hash(&self, password: &str) -> Result<String> {
+    pub fn hash(&self, password: &str) -> Result<String> {
         let mut salt = [0u8; 16];
         crate::token::random_bytes(&mut salt)?;
         let salt = SaltString::encode_b64(&salt).map_err(|e| Error::PasswordHash(e.to_string()))?;

@@ -117,7 +117,8 @@ impl IntegrityReport {
         &self.problems
     }
 
-    pub(crate) fn push(&mut self, p: IntegrityProblem) {
+    /// Records a problem (for backends that build their own report).
+    pub fn push(&mut self, p: IntegrityProblem) {
         self.problems.push(p);
     }
 }

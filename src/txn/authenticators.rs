@@ -49,7 +49,7 @@ impl AuthenticatorStore for WriteTxn<'_> {
     ) -> Result<Authenticator> {
         let mut t = AuthenticatorTables::open(&self.txn)?;
         let mut rec = t.get(credential_id)?.ok_or(Error::AuthenticatorNotFound)?;
-        if (rec.counter != 0 || counter != 0) && counter <= rec.counter {
+        if !crate::backend::counter_may_advance(rec.counter, counter) {
             return Err(Error::CounterNotIncreased {
                 stored: rec.counter,
                 given: counter,

@@ -14,7 +14,7 @@ use crate::error::{Error, InputProblem, Result};
 use crate::model::UserId;
 use crate::tables::users::UserTables;
 
-pub(crate) use sessions::{SessionUpdate, plan_session_update};
+pub(crate) use sessions::{SessionUpdate, plan_session_update, update_expiry};
 
 /// One write transaction with every authdb operation on it.
 ///

@@ -38,21 +38,34 @@ pub(crate) fn plan_session_update(
     if is_expired(now, rec.expires) {
         return Ok(SessionUpdate::Gone { expired: true });
     }
+    Ok(
+        match update_expiry(
+            now,
+            rec.expires,
+            cfg.max_age_micros,
+            cfg.update_age_micros,
+            force,
+        )? {
+            Some(expires) => SessionUpdate::Write { expires },
+            None => SessionUpdate::NotDue,
+        },
+    )
+}
+
+/// The expiry `update_session` writes for a live session, or `None` when it writes nothing.
+pub(crate) fn update_expiry(
+    now: i64,
+    expires: i64,
+    max_age: i64,
+    update_age: i64,
+    force: bool,
+) -> Result<Option<i64>> {
     // Saturating: a far-future `expires` simply means "not due".
-    let due = rec
-        .expires
-        .saturating_sub(cfg.max_age_micros)
-        .saturating_add(cfg.update_age_micros);
+    let due = expires.saturating_sub(max_age).saturating_add(update_age);
     if now > due {
-        Ok(SessionUpdate::Write {
-            expires: add_micros("expires", now, cfg.max_age_micros)?,
-        })
-    } else if force {
-        Ok(SessionUpdate::Write {
-            expires: rec.expires,
-        })
+        add_micros("expires", now, max_age).map(Some)
     } else {
-        Ok(SessionUpdate::NotDue)
+        Ok(force.then_some(expires))
     }
 }
 
