@@ -130,7 +130,9 @@ impl AuthDb {
     /// it, after checking again inside the write transaction).
     fn live_session(&self, session_token: &str) -> Result<Lookup<Session>> {
         let found = sessions::find(&self.read()?, session_token, self.cfg().now_micros())?;
-        if let Lookup::Expired = found {
+        if let Lookup::Expired = found
+            && !self.is_read_only()
+        {
             let t = session_token.to_owned();
             self.submit(move |tx| tx.get_session(&t))?;
         }
@@ -175,6 +177,7 @@ impl SessionStore for AuthDb {
         let rec = sessions::record(&crate::source::Source::sessions(&self.read()?)?, &key)?;
         match plan_session_update(self.cfg(), self.cfg().now_micros(), rec.as_ref(), force)? {
             SessionUpdate::Gone { expired: false } | SessionUpdate::NotDue => Ok(None),
+            SessionUpdate::Gone { expired: true } if self.is_read_only() => Ok(None),
             _ => {
                 let s = session.clone();
                 self.submit(move |tx| tx.update_session(&s, force))
@@ -261,6 +264,7 @@ impl VerificationStore for AuthDb {
         match verification::find(&self.read()?, &key, identifier, self.cfg().now_micros())? {
             Lookup::Live(r) => verification::to_model(&r, &key).map(Some),
             Lookup::Missing => Ok(None),
+            Lookup::Expired if self.is_read_only() => Ok(None),
             Lookup::Expired => {
                 let (i, t, s, p) = (
                     identifier.to_owned(),

@@ -11,6 +11,7 @@ use crate::crypto::EncryptionKey;
 use crate::db::AuthDb;
 use crate::error::{Error, Result};
 use crate::file;
+use crate::handle::ShareMode;
 use crate::password::PasswordParams;
 
 /// Configures and opens an [`AuthDb`].
@@ -35,6 +36,7 @@ pub struct Builder {
     password: PasswordParams,
     verify_on_open: bool,
     key: Option<EncryptionKey>,
+    share: ShareMode,
 }
 
 impl std::fmt::Debug for Builder {
@@ -46,6 +48,7 @@ impl std::fmt::Debug for Builder {
             .field("cache_size", &self.cache_size)
             .field("password", &self.password)
             .field("verify_on_open", &self.verify_on_open)
+            .field("share_mode", &self.share)
             .field("encryption_key", &self.key)
             .finish_non_exhaustive()
     }
@@ -61,6 +64,7 @@ impl Default for Builder {
             cache_size: 64 * 1024 * 1024,
             password: PasswordParams::default(),
             verify_on_open: true,
+            share: ShareMode::Exclusive,
             key: None,
         }
     }
@@ -123,14 +127,29 @@ impl Builder {
         self
     }
 
+    /// How processes share the file (see [`ShareMode`]). Default [`ShareMode::Exclusive`].
+    /// The shared modes need durable commits: with [`Durability::None`] opening fails with
+    /// [`Error::InvalidConfig`] (a commit kept only in this process's memory would be invisible
+    /// to the others).
+    pub fn share_mode(mut self, mode: ShareMode) -> Self {
+        self.share = mode;
+        self
+    }
+
     fn redb_builder(&self) -> redb::Builder {
         let mut b = redb::Builder::new();
         b.set_cache_size(self.cache_size)
-            .set_check_integrity_on_open(self.verify_on_open);
+            .set_check_integrity_on_open(self.verify_on_open)
+            .set_concurrency_mode(self.share.to_redb());
         b
     }
 
     fn config(self) -> Result<Config> {
+        if self.share != ShareMode::Exclusive && self.durability == Durability::None {
+            return Err(Error::InvalidConfig(
+                "Durability::None cannot be used in a shared mode: other processes would not see the commits",
+            ));
+        }
         let max_age = self
             .session_max_age
             .num_microseconds()
@@ -171,6 +190,21 @@ impl Builder {
         let cfg = self.config()?;
         let db = file::open(path, &redb)?;
         AuthDb::init(db, cfg)
+    }
+
+    /// Opens an existing database file read-only: every read operation works, every write is
+    /// [`Error::ReadOnly`] (reads that would delete an expired row leave it for a writer).
+    /// With [`ShareMode::SingleWriter`] or [`ShareMode::MultiWriter`] it follows the commits
+    /// of the writer processes; in [`ShareMode::Exclusive`] it excludes any writer. The file
+    /// must exist and be of this schema version (a read-only open migrates nothing), and its
+    /// pages are not verified on open (`verify_on_open` needs a writer).
+    pub fn open_read_only(self, path: impl AsRef<Path>) -> Result<AuthDb> {
+        let redb = self.redb_builder();
+        let cfg = self.config()?;
+        let db = redb
+            .open_read_only(path.as_ref())
+            .map_err(file::map_open_error)?;
+        AuthDb::init_read_only(db, cfg)
     }
 
     /// Opens a database on a custom redb storage backend: for fault injection in tests, or a

@@ -3,18 +3,17 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::ReadableDatabase;
-
 use crate::builder::Builder;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::group::{GroupCommit, WriteStats};
+use crate::handle::Handle;
 use crate::integrity::{self, IntegrityReport};
 use crate::schema::{self, SCHEMA_VERSION};
 use crate::txn::WriteTxn;
 
 pub(crate) struct Inner {
-    pub(crate) db: redb::Database,
+    pub(crate) db: Handle,
     pub(crate) cfg: Config,
     group: GroupCommit,
 }
@@ -70,13 +69,52 @@ impl AuthDb {
             }
             Some(v) => crate::migrate::migrate(&db, v)?,
         }
-        Ok(AuthDb {
+        Ok(Self::with_handle(Handle::ReadWrite(db), cfg))
+    }
+
+    /// Takes a read-only redb database: its schema must be this build's (a file that needs a
+    /// migration must be opened read-write once first).
+    pub(crate) fn init_read_only(db: redb::ReadOnlyDatabase, cfg: Config) -> Result<AuthDb> {
+        let rtx = redb::ReadableDatabase::begin_read(&db)?;
+        let found = match rtx.open_table(schema::META) {
+            Ok(meta) => {
+                redb::ReadableTable::get(&meta, schema::SCHEMA_VERSION_KEY)?.map(|g| g.value())
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        drop(rtx);
+        match found {
+            Some(SCHEMA_VERSION) => Ok(Self::with_handle(Handle::ReadOnly(db), cfg)),
+            Some(v) if v > SCHEMA_VERSION => Err(Error::UnsupportedSchemaVersion {
+                found: v,
+                supported: SCHEMA_VERSION,
+            }),
+            Some(v) => Err(Error::MigrationFailed {
+                from: v,
+                detail: "a read-only open cannot migrate the file; open it read-write once".into(),
+            }),
+            None => Err(Error::corrupt(
+                schema::META_NAME,
+                "no schema version: not an authdb file",
+            )),
+        }
+    }
+
+    fn with_handle(db: Handle, cfg: Config) -> AuthDb {
+        AuthDb {
             inner: Arc::new(Inner {
                 db,
                 cfg,
                 group: GroupCommit::default(),
             }),
-        })
+        }
+    }
+
+    /// Whether this handle was opened read-only (it serves every read and refuses every write
+    /// with [`Error::ReadOnly`]).
+    pub fn is_read_only(&self) -> bool {
+        self.inner.db.is_read_only()
     }
 
     pub(crate) fn cfg(&self) -> &Config {
@@ -94,7 +132,7 @@ impl AuthDb {
 
     /// A read snapshot.
     pub(crate) fn read(&self) -> Result<redb::ReadTransaction> {
-        Ok(self.inner.db.begin_read()?)
+        self.inner.db.begin_read()
     }
 
     /// Runs `f` in one write transaction and commits if it returns `Ok`; on `Err` nothing `f`
@@ -153,7 +191,10 @@ impl AuthDb {
     /// Writes are blocked while it runs.
     pub fn compact(&mut self) -> Result<bool> {
         let inner = Arc::get_mut(&mut self.inner).ok_or(Error::Busy)?;
-        Ok(inner.db.compact()?)
+        match &mut inner.db {
+            Handle::ReadWrite(db) => Ok(db.compact()?),
+            Handle::ReadOnly(_) => Err(Error::ReadOnly),
+        }
     }
 
     /// How many single-operation writes were made and in how many transactions (group commit

@@ -117,6 +117,11 @@ pub enum Error {
     /// other clones (or a purge task) are alive.
     #[error("the database has other live handles; compaction needs the only one")]
     Busy,
+    /// The database was opened read-only
+    /// ([`Builder::open_read_only`](crate::Builder::open_read_only)); writes are refused and
+    /// nothing was written.
+    #[error("the database was opened read-only; writes are refused")]
+    ReadOnly,
     /// The database file is held open by another `AuthDb` (in this or another process).
     #[error("the database file is already open elsewhere")]
     AlreadyOpen,

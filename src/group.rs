@@ -21,6 +21,7 @@ use std::sync::mpsc;
 use parking_lot::Mutex;
 
 use crate::config::Config;
+use crate::handle::Handle;
 use crate::error::{Error, Result};
 use crate::txn::WriteTxn;
 
@@ -141,7 +142,7 @@ impl GroupCommit {
     ///
     /// `op` may run more than once (if its batch is abandoned), each time in a fresh
     /// transaction that is never committed with an earlier run's writes.
-    pub(crate) fn submit<T, F>(&self, db: &redb::Database, cfg: &Config, op: F) -> Result<T>
+    pub(crate) fn submit<T, F>(&self, db: &Handle, cfg: &Config, op: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnMut(&WriteTxn<'_>) -> Result<T> + Send + 'static,
@@ -191,7 +192,7 @@ fn lost() -> Error {
 }
 
 /// Runs a batch; returns how many transactions it took.
-fn run_batch(db: &redb::Database, cfg: &Config, mut batch: Vec<Box<dyn Job>>) -> u64 {
+fn run_batch(db: &Handle, cfg: &Config, mut batch: Vec<Box<dyn Job>>) -> u64 {
     let mut transactions = 0;
     if batch.len() > 1 {
         transactions += 1;

@@ -71,6 +71,7 @@ mod email;
 mod error;
 mod file;
 mod group;
+mod handle;
 mod integrity;
 pub mod limits;
 mod migrate;
@@ -95,6 +96,7 @@ pub use db::AuthDb;
 pub use email::{EmailProvider, SendError, VerificationMail, normalize_email};
 pub use error::{Error, InputProblem, Result};
 pub use group::WriteStats;
+pub use handle::ShareMode;
 pub use integrity::{IntegrityProblem, IntegrityReport};
 pub use model::{
     Account, AccountId, Authenticator, Credentials, Extra, NewAccount, NewAuthenticator,

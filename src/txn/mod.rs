@@ -10,6 +10,7 @@ mod verification;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
+use crate::handle::Handle;
 use crate::error::{Error, InputProblem, Result};
 use crate::model::UserId;
 use crate::tables::users::UserTables;
@@ -37,8 +38,8 @@ impl std::fmt::Debug for WriteTxn<'_> {
 }
 
 impl<'db> WriteTxn<'db> {
-    pub(crate) fn begin(db: &redb::Database, cfg: &'db Config) -> Result<Self> {
-        let mut txn = db.begin_write()?;
+    pub(crate) fn begin(db: &Handle, cfg: &'db Config) -> Result<Self> {
+        let mut txn = db.writable()?.begin_write()?;
         txn.set_durability(cfg.durability.to_redb())?;
         Ok(Self { txn, cfg })
     }
