@@ -21,8 +21,8 @@ use std::sync::mpsc;
 use parking_lot::Mutex;
 
 use crate::config::Config;
-use crate::handle::Handle;
 use crate::error::{Error, Result};
+use crate::handle::Handle;
 use crate::txn::WriteTxn;
 
 /// What a queued job's caller is told.

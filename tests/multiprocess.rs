@@ -143,14 +143,12 @@ fn spawn(path: &Path, role: &str, mode: ShareMode) -> (Child, std::sync::mpsc::R
             // The test harness prints its own lines (and `test mp_child ... ` before our
             // first one); keep ours.
             let line = line.rsplit("... ").next().unwrap_or_default().to_owned();
-            if line
+            let ours = line
                 .split_whitespace()
                 .next()
-                .is_some_and(|w| ["READY", "WON", "LOST", "ERROR", "ACK", "SEEN"].contains(&w))
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
+                .is_some_and(|w| ["READY", "WON", "LOST", "ERROR", "ACK", "SEEN"].contains(&w));
+            if ours && tx.send(line).is_err() {
+                break;
             }
         }
     });

@@ -10,8 +10,8 @@ mod verification;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
-use crate::handle::Handle;
 use crate::error::{Error, InputProblem, Result};
+use crate::handle::Handle;
 use crate::model::UserId;
 use crate::tables::users::UserTables;
 
