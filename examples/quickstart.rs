@@ -18,10 +18,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // OAuth tokens are stored encrypted. A real app loads its key from the environment or a
     // secrets manager; this demo uses a fixed one unless AUTHDB_SECRET is set.
     let secret = std::env::var("AUTHDB_SECRET")
-        .unwrap_or_else(|_| "demo secret - do not use in production".into());
+        .unwrap_or_else(|_| "demo secret of 32+ bytes - never use it in production".into());
     let db = AuthDb::builder()
         .clock(clock.clone())
-        .encryption_key(EncryptionKey::from_secret(&secret))
+        .encryption_key(EncryptionKey::from_secret(&secret)?)
         .open(path)?;
     println!("opened {path}");
 

@@ -138,3 +138,24 @@ pub fn counter_may_advance(stored: u64, given: u64) -> bool {
 pub fn micros(t: DateTime<Utc>) -> i64 {
     crate::codec::micros(t)
 }
+
+pub use crate::password::PasswordChecker;
+
+/// True if `phc` is an argon2id PHC string (what `check_integrity` accepts as a password).
+#[must_use]
+pub fn is_valid_password_hash(phc: &str) -> bool {
+    crate::password::is_valid_phc(phc)
+}
+
+/// `a + b` microseconds as a storable timestamp, or [`Error::InvalidInput`](crate::Error::InvalidInput)
+/// (`OutOfRange`) naming `field`.
+pub fn add_micros(field: &'static str, a: i64, b: i64) -> Result<i64> {
+    crate::txn::add_micros(field, a, b)
+}
+
+/// `expires`, or the session's absolute end (`created_at` + `absolute_lifetime`, when one is
+/// configured) if that comes first. Microseconds.
+#[must_use]
+pub fn cap_session_expiry(created_at: i64, expires: i64, absolute_lifetime: Option<i64>) -> i64 {
+    absolute_lifetime.map_or(expires, |life| expires.min(created_at.saturating_add(life)))
+}

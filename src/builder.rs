@@ -1,7 +1,7 @@
 //! [`Builder`]: the settings an [`AuthDb`] is opened with.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use chrono::Duration;
 
@@ -12,7 +12,7 @@ use crate::db::AuthDb;
 use crate::error::{Error, Result};
 use crate::file;
 use crate::handle::ShareMode;
-use crate::password::PasswordParams;
+use crate::password::{PasswordChecker, PasswordParams};
 
 /// Configures and opens an [`AuthDb`].
 ///
@@ -26,6 +26,11 @@ use crate::password::PasswordParams;
 /// - password hashing: [`PasswordParams::default`] (argon2id, OWASP parameters)
 /// - encryption key: none (accounts with OAuth tokens then cannot be stored)
 /// - verify on open: on (every page checksum is verified when the file is opened)
+/// - share mode: [`ShareMode::Exclusive`]
+/// - password change ends sessions: on (`set_password` signs the user out everywhere)
+/// - concurrent password hashes: 4 (each takes the argon2 memory cost, 19 MiB by default)
+/// - absolute session lifetime: none; sessions per user: unlimited
+/// - follow symlinks: off (a symbolic link at the database path is refused)
 #[must_use]
 pub struct Builder {
     session_max_age: Duration,
@@ -37,6 +42,11 @@ pub struct Builder {
     verify_on_open: bool,
     key: Option<EncryptionKey>,
     share: ShareMode,
+    password_change_ends_sessions: bool,
+    max_concurrent_hashes: usize,
+    absolute_lifetime: Option<Duration>,
+    max_sessions_per_user: Option<usize>,
+    follow_symlinks: bool,
 }
 
 impl std::fmt::Debug for Builder {
@@ -49,6 +59,14 @@ impl std::fmt::Debug for Builder {
             .field("password", &self.password)
             .field("verify_on_open", &self.verify_on_open)
             .field("share_mode", &self.share)
+            .field(
+                "password_change_ends_sessions",
+                &self.password_change_ends_sessions,
+            )
+            .field("max_concurrent_hashes", &self.max_concurrent_hashes)
+            .field("absolute_lifetime", &self.absolute_lifetime)
+            .field("max_sessions_per_user", &self.max_sessions_per_user)
+            .field("follow_symlinks", &self.follow_symlinks)
             .field("encryption_key", &self.key)
             .finish_non_exhaustive()
     }
@@ -65,6 +83,11 @@ impl Default for Builder {
             password: PasswordParams::default(),
             verify_on_open: true,
             share: ShareMode::Exclusive,
+            password_change_ends_sessions: true,
+            max_concurrent_hashes: 4,
+            absolute_lifetime: None,
+            max_sessions_per_user: None,
+            follow_symlinks: false,
             key: None,
         }
     }
@@ -127,6 +150,45 @@ impl Builder {
         self
     }
 
+    /// Whether `set_password` deletes every session of the user (on by default): whoever
+    /// changed the password signs in again (the app then creates a fresh session for the
+    /// browser that made the change). Off keeps the sessions; the security stamp changes
+    /// either way.
+    pub fn password_change_ends_sessions(mut self, on: bool) -> Self {
+        self.password_change_ends_sessions = on;
+        self
+    }
+
+    /// How many argon2 computations (password checks and new hashes) may run at once; more
+    /// callers wait. Each holds the configured argon2 memory (19 MiB by default), so a burst
+    /// of sign-in attempts cannot exhaust memory. Default 4; at least 1.
+    pub fn max_concurrent_hashes(mut self, n: usize) -> Self {
+        self.max_concurrent_hashes = n;
+        self
+    }
+
+    /// An absolute session lifetime: no extension (`update_session`, `set_session_expiry`)
+    /// takes a session past its creation plus `d`. Off by default. Must be positive.
+    pub fn absolute_session_lifetime(mut self, d: Duration) -> Self {
+        self.absolute_lifetime = Some(d);
+        self
+    }
+
+    /// At most `n` sessions per user: creating one more deletes the user's oldest (by
+    /// creation time). Off by default. Must be at least 1.
+    pub fn max_sessions_per_user(mut self, n: usize) -> Self {
+        self.max_sessions_per_user = Some(n);
+        self
+    }
+
+    /// Whether opening may follow a symbolic link at the database path. Off by default: a
+    /// link planted in place of the database (by someone who can write its directory) makes
+    /// `open` fail with [`Error::InvalidConfig`] instead of writing where the link points.
+    pub fn follow_symlinks(mut self, on: bool) -> Self {
+        self.follow_symlinks = on;
+        self
+    }
+
     /// How processes share the file (see [`ShareMode`]). Default [`ShareMode::Exclusive`].
     /// The shared modes need durable commits: with [`Durability::None`] opening fails with
     /// [`Error::InvalidConfig`] (a commit kept only in this process's memory would be invisible
@@ -167,14 +229,37 @@ impl Builder {
             ));
         }
         self.password.validate()?;
+        let absolute_lifetime_micros = match self.absolute_lifetime {
+            None => None,
+            Some(d) => match d.num_microseconds() {
+                Some(m) if m > 0 => Some(m),
+                _ => {
+                    return Err(Error::InvalidConfig(
+                        "absolute session lifetime must be positive and in range",
+                    ));
+                }
+            },
+        };
+        if self.max_sessions_per_user == Some(0) {
+            return Err(Error::InvalidConfig(
+                "max sessions per user must be at least 1",
+            ));
+        }
+        // The decoy hash is made now, not on first use: the first unknown-email sign-in must
+        // take as long as every other one.
+        let passwords = PasswordChecker::new(self.password, self.max_concurrent_hashes)?;
         Ok(Config {
             max_age_micros: max_age,
             update_age_micros: update_age,
             durability: self.durability,
             clock: self.clock,
-            password: self.password,
             key: self.key,
-            dummy_phc: OnceLock::new(),
+            passwords,
+            absolute_lifetime_micros,
+            max_sessions_per_user: self.max_sessions_per_user,
+            password_change_ends_sessions: self.password_change_ends_sessions,
+            generation: crate::snapshot::Generation::default(),
+            reuse_snapshots: self.share == ShareMode::Exclusive,
         })
     }
 
@@ -187,8 +272,9 @@ impl Builder {
     pub fn open(self, path: impl AsRef<Path>) -> Result<AuthDb> {
         let path = path.as_ref();
         let redb = self.redb_builder();
+        let follow = self.follow_symlinks;
         let cfg = self.config()?;
-        let db = file::open(path, &redb)?;
+        let db = file::open(path, &redb, follow)?;
         AuthDb::init(db, cfg)
     }
 
@@ -199,6 +285,7 @@ impl Builder {
     /// must exist and be of this schema version (a read-only open migrates nothing), and its
     /// pages are not verified on open (`verify_on_open` needs a writer).
     pub fn open_read_only(self, path: impl AsRef<Path>) -> Result<AuthDb> {
+        file::check_not_symlink(path.as_ref(), self.follow_symlinks)?;
         let redb = self.redb_builder();
         let cfg = self.config()?;
         let db = redb

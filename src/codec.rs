@@ -176,6 +176,34 @@ impl Record for AuthenticatorRecord {
     const FORMAT: u8 = 1;
 }
 
+/// A tower-sessions record as stored (format 1); the key holds the SHA-256 of its 16-byte id,
+/// never the id. `data` is the adapter's own encoding of the session data, opaque here.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+pub(crate) struct WebSessionRecord {
+    pub user_id: Option<Uuid>,
+    pub expires: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub data: Vec<u8>,
+}
+
+impl Record for WebSessionRecord {
+    const TABLE: &'static str = schema::WEB_SESSIONS_NAME;
+    const FORMAT: u8 = 1;
+}
+
+impl std::fmt::Debug for WebSessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSessionRecord")
+            .field("user_id", &self.user_id)
+            .field("expires", &self.expires)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .field("data_len", &self.data.len())
+            .finish()
+    }
+}
+
 /// A session as stored: fixed width, no bincode (the hottest read decodes it). The key holds
 /// the SHA-256 of the session token; no token is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -323,6 +351,25 @@ pub(crate) mod v1 {
     }
 }
 
+/// Decodes `bytes` as the record type of table number `table % 6` (users, accounts, sessions,
+/// verification requests, credentials, authenticators). For the `decode` fuzz target.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn decode_any(table: u8, bytes: &[u8]) -> Result<()> {
+    use crate::crypto::EncryptionKey;
+    let key = EncryptionKey::from_bytes([7; 32]);
+    match table % 6 {
+        0 => crate::tables::users::to_model(&decode::<UserRecord>(bytes)?).map(drop),
+        1 => crate::tables::accounts::to_model(&decode::<AccountRecord>(bytes)?, Some(&key))
+            .map(drop),
+        2 => crate::tables::sessions::to_info(&SessionRecord::decode(bytes)?).map(drop),
+        3 => crate::tables::verification::to_model(&decode::<VerificationRecord>(bytes)?, &[0; 32])
+            .map(drop),
+        4 => decode::<CredentialRecord>(bytes).map(drop),
+        _ => crate::tables::authenticators::to_model("id", &decode::<AuthenticatorRecord>(bytes)?)
+            .map(drop),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,24 +415,5 @@ mod tests {
         let mut bad = bytes;
         bad[0] = 9;
         assert!(SessionRecord::decode(&bad).is_err());
-    }
-}
-
-/// Decodes `bytes` as the record type of table number `table % 6` (users, accounts, sessions,
-/// verification requests, credentials, authenticators). For the `decode` fuzz target.
-#[cfg(feature = "fuzzing")]
-pub(crate) fn decode_any(table: u8, bytes: &[u8]) -> Result<()> {
-    use crate::crypto::EncryptionKey;
-    let key = EncryptionKey::from_bytes([7; 32]);
-    match table % 6 {
-        0 => crate::tables::users::to_model(&decode::<UserRecord>(bytes)?).map(drop),
-        1 => crate::tables::accounts::to_model(&decode::<AccountRecord>(bytes)?, Some(&key))
-            .map(drop),
-        2 => crate::tables::sessions::to_info(&SessionRecord::decode(bytes)?).map(drop),
-        3 => crate::tables::verification::to_model(&decode::<VerificationRecord>(bytes)?, &[0; 32])
-            .map(drop),
-        4 => decode::<CredentialRecord>(bytes).map(drop),
-        _ => crate::tables::authenticators::to_model("id", &decode::<AuthenticatorRecord>(bytes)?)
-            .map(drop),
     }
 }

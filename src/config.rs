@@ -1,6 +1,6 @@
 //! The settings every transaction reads, fixed when the database is opened.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::crypto::EncryptionKey;
 use crate::error::Result;
 use crate::model::User;
-use crate::password::{self, PasswordParams};
+use crate::password::PasswordChecker;
 
 /// When a commit is on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -37,9 +37,19 @@ pub(crate) struct Config {
     pub(crate) update_age_micros: i64,
     pub(crate) durability: Durability,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) password: PasswordParams,
     pub(crate) key: Option<EncryptionKey>,
-    pub(crate) dummy_phc: OnceLock<String>,
+    /// Hashes and checks passwords: bounded concurrency, decoy verification.
+    pub(crate) passwords: PasswordChecker,
+    /// Sessions never extend past `created_at` plus this (microseconds), when set.
+    pub(crate) absolute_lifetime_micros: Option<i64>,
+    /// At most this many sessions per user, when set: creating one more removes the oldest.
+    pub(crate) max_sessions_per_user: Option<usize>,
+    /// Whether `set_password` signs the user out everywhere.
+    pub(crate) password_change_ends_sessions: bool,
+    /// This process's commits, which invalidate the shared read snapshot.
+    pub(crate) generation: crate::snapshot::Generation,
+    /// Whether reads may share a snapshot until the next commit (exclusive mode only).
+    pub(crate) reuse_snapshots: bool,
 }
 
 impl Config {
@@ -54,28 +64,17 @@ impl Config {
         DateTime::from_timestamp_micros(m).unwrap_or_else(|| self.clock.now())
     }
 
-    fn dummy_phc(&self) -> Result<&str> {
-        if let Some(h) = self.dummy_phc.get() {
-            return Ok(h);
-        }
-        let h = self
-            .password
-            .hash("authdb: dummy password for absent users")?;
-        Ok(self.dummy_phc.get_or_init(|| h))
+    /// Hashes a new password, waiting for a hashing slot.
+    pub(crate) fn hash_password(&self, password: &str) -> Result<String> {
+        self.passwords.hash(password)
     }
 
-    /// Verifies `password` against what was found; with nothing found, verifies against a dummy
-    /// hash of the same cost so that timing does not reveal whether the email exists.
+    /// Verifies `password` against what was found (see [`PasswordChecker::verify`]).
     pub(crate) fn verify_credentials(
         &self,
         found: Option<(User, String)>,
         password: &str,
     ) -> Result<Option<User>> {
-        if let Some((user, phc)) = found {
-            Ok(password::verify(&phc, password)?.then_some(user))
-        } else {
-            password::verify(self.dummy_phc()?, password)?;
-            Ok(None)
-        }
+        self.passwords.verify(found, password)
     }
 }

@@ -60,8 +60,9 @@ pub trait UserStore {
     /// authenticators. Deleting a missing user is not an error.
     fn delete_user(&self, id: &UserId) -> Result<()>;
 
-    /// Sets (or replaces) a user's password, stored as an argon2id hash, and replaces the
-    /// user's security stamp. The password must be 1 to
+    /// Sets (or replaces) a user's password, stored as an argon2id hash, replaces the user's
+    /// security stamp and, unless the store is configured otherwise
+    /// (`Builder::password_change_ends_sessions(false)`), deletes every session of the user. The password must be 1 to
     /// [`MAX_PASSWORD_LEN`](crate::limits::MAX_PASSWORD_LEN) bytes; the user must exist.
     fn set_password(&self, user_id: &UserId, password: &str) -> Result<()>;
 }

@@ -27,10 +27,12 @@ const UNKNOWN_KEY_ID: [u8; 4] = [0; 4];
 ///
 /// ```
 /// use authdb::EncryptionKey;
-/// let key = EncryptionKey::from_secret("a long random secret from the environment");
-/// let same = EncryptionKey::from_secret("a long random secret from the environment");
+/// let key = EncryptionKey::from_secret("a long random secret from the environment")?;
+/// let same = EncryptionKey::from_secret("a long random secret from the environment")?;
 /// assert_eq!(key, same);
 /// assert_eq!(format!("{key:?}"), "EncryptionKey(<redacted>)");
+/// assert!(EncryptionKey::from_secret("hunter2").is_err());
+/// # Ok::<(), authdb::Error>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct EncryptionKey([u8; 32]);
@@ -42,11 +44,29 @@ impl EncryptionKey {
         Self(bytes)
     }
 
-    /// A key derived from a secret string (SHA-256, domain-separated) — for apps that already
-    /// have an application secret like `NEXTAUTH_SECRET`. The secret must be long and random:
-    /// the key is only as strong as it.
+    /// A key derived from an application secret (such as `AUTH_SECRET` / `NEXTAUTH_SECRET`)
+    /// with HKDF-SHA256 under a fixed, authdb-specific label.
+    ///
+    /// The secret must be at least [`MIN_SECRET_LEN`](crate::limits::MIN_SECRET_LEN) bytes
+    /// (e.g. `openssl rand -base64 32`), else [`Error::InvalidInput`]: HKDF does not slow down
+    /// guessing, so a short or human-chosen secret would let a stolen file be attacked offline.
+    pub fn from_secret(secret: &str) -> Result<Self> {
+        crate::limits::secret("secret", secret)?;
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(b"authdb/v2/encryption-key"), secret.as_bytes());
+        let mut key = [0u8; 32];
+        hk.expand(b"oauth-token-sealing", &mut key)
+            .map_err(|_| Error::InvalidConfig("HKDF output length"))?;
+        Ok(Self(key))
+    }
+
+    /// The key authdb 0.1 derived from a secret (one SHA-256, any length accepted). Only to
+    /// read files written by 0.1 with `from_secret`: open with this key, then move the tokens
+    /// to a [`from_secret`](Self::from_secret) key with `authdb rekey`.
     #[must_use]
-    pub fn from_secret(secret: &str) -> Self {
+    #[deprecated(
+        note = "weak derivation kept for files sealed by authdb 0.1; rekey to from_secret"
+    )]
+    pub fn from_secret_v1(secret: &str) -> Self {
         let mut h = Sha256::new();
         h.update(b"authdb/v1/oauth-token-key\0");
         h.update(secret.as_bytes());

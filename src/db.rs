@@ -13,6 +13,8 @@ use crate::schema::{self, SCHEMA_VERSION};
 use crate::txn::WriteTxn;
 
 pub(crate) struct Inner {
+    // Dropped before `db`: a cached snapshot is a live read transaction.
+    snapshots: crate::snapshot::SnapshotCache,
     pub(crate) db: Handle,
     pub(crate) cfg: Config,
     group: GroupCommit,
@@ -105,6 +107,7 @@ impl AuthDb {
         AuthDb {
             inner: Arc::new(Inner {
                 db,
+                snapshots: crate::snapshot::SnapshotCache::default(),
                 cfg,
                 group: GroupCommit::default(),
             }),
@@ -130,9 +133,21 @@ impl AuthDb {
         self.inner.group.submit(&self.inner.db, &self.inner.cfg, op)
     }
 
+    /// Runs one write operation in a transaction of its own, outside group commit: for
+    /// housekeeping (purge) whose large batches must not delay sign-ins sharing a commit.
+    pub(crate) fn run_alone<T>(&self, op: impl FnOnce(&WriteTxn<'_>) -> Result<T>) -> Result<T> {
+        let tx = WriteTxn::begin(&self.inner.db, &self.inner.cfg)?;
+        let out = op(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// A read snapshot.
-    pub(crate) fn read(&self) -> Result<redb::ReadTransaction> {
-        self.inner.db.begin_read()
+    pub(crate) fn read(&self) -> Result<std::sync::Arc<redb::ReadTransaction>> {
+        let cfg = &self.inner.cfg;
+        self.inner
+            .snapshots
+            .read(&self.inner.db, &cfg.generation, cfg.reuse_snapshots)
     }
 
     /// Runs `f` in one write transaction and commits if it returns `Ok`; on `Err` nothing `f`
@@ -162,6 +177,10 @@ impl AuthDb {
     /// assert!(db.get_session(&session.session_token)?.is_some());
     /// # Ok::<(), authdb::Error>(())
     /// ```
+    #[cfg_attr(
+        feature = "tracing",
+        tracing::instrument(level = "debug", skip_all, err(level = "debug"))
+    )]
     pub fn write<T>(&self, f: impl FnOnce(&mut WriteTxn<'_>) -> Result<T>) -> Result<T> {
         let mut tx = self.begin_write()?;
         let out = f(&mut tx)?;
@@ -189,8 +208,14 @@ impl AuthDb {
     /// It needs the only handle: with other clones of this `AuthDb` (or a
     /// [`PurgeTask`](crate::PurgeTask)) alive it returns [`Error::Busy`] and does nothing.
     /// Writes are blocked while it runs.
+    #[cfg_attr(
+        feature = "tracing",
+        tracing::instrument(level = "debug", skip_all, ret, err(level = "debug"))
+    )]
     pub fn compact(&mut self) -> Result<bool> {
         let inner = Arc::get_mut(&mut self.inner).ok_or(Error::Busy)?;
+        // Compaction needs no live read transaction, the cached snapshot included.
+        inner.snapshots.clear();
         match &mut inner.db {
             Handle::ReadWrite(db) => Ok(db.compact()?),
             Handle::ReadOnly(_) => Err(Error::ReadOnly),
@@ -204,7 +229,11 @@ impl AuthDb {
     }
 
     /// Walks every table and index and reports every disagreement between them.
+    #[cfg_attr(
+        feature = "tracing",
+        tracing::instrument(level = "debug", skip_all, err(level = "debug"))
+    )]
     pub fn check_integrity(&self) -> Result<IntegrityReport> {
-        integrity::check(&self.read()?)
+        integrity::check(&*self.read()?)
     }
 }

@@ -112,7 +112,10 @@ impl fmt::Debug for EmailProvider {
 
 /// What the sender of an [`EmailProvider`] is given.
 pub struct VerificationMail<'a> {
-    /// The address to send to, as the caller gave it.
+    /// The address to send to: the email of the account this identifier belongs to, as the
+    /// account stores it, or the normalized identifier when no account has it yet. Never the
+    /// identifier as typed: a look-alike (`\u{212A}evin@x.io`) that normalizes to an account's
+    /// address must not receive that account's link.
     pub identifier: &'a str,
     /// The sign-in link (it contains the raw token).
     pub url: &'a str,

@@ -23,6 +23,13 @@ pub enum InputProblem {
         /// The largest accepted length, in bytes.
         max: usize,
     },
+    /// The value is shorter than authdb accepts (secrets and tokens that must resist guessing).
+    TooShort {
+        /// The length that was given, in bytes.
+        len: usize,
+        /// The shortest accepted length, in bytes.
+        min: usize,
+    },
     /// A time or duration lies outside the range authdb can store or compute with.
     OutOfRange,
     /// A duration that must be positive is zero or negative.
@@ -34,6 +41,9 @@ impl fmt::Display for InputProblem {
         match self {
             Self::Empty => f.write_str("is empty"),
             Self::TooLong { len, max } => write!(f, "is {len} bytes long, over the limit of {max}"),
+            Self::TooShort { len, min } => {
+                write!(f, "is {len} bytes long, under the minimum of {min}")
+            }
             Self::OutOfRange => f.write_str("is out of the supported range"),
             Self::NotPositive => f.write_str("must be positive"),
         }

@@ -6,9 +6,26 @@ use crate::error::{Error, Result};
 use crate::schema;
 use crate::token;
 
+/// Refuses a symbolic link at `path` unless `follow` (an attacker who can write the directory
+/// must not redirect the database to a file of their choosing).
+pub(crate) fn check_not_symlink(path: &Path, follow: bool) -> Result<()> {
+    if !follow && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::InvalidConfig(
+            "the database path is a symbolic link; open the real path, or allow it with Builder::follow_symlinks",
+        ));
+    }
+    Ok(())
+}
+
 /// Opens the redb database at `path`, creating a complete empty authdb file first if there is
-/// none (or an empty one).
-pub(crate) fn open(path: &Path, redb: &redb::Builder) -> Result<redb::Database> {
+/// none (or an empty one). An existing file readable or writable by others is made owner-only
+/// (0600) first: it holds password hashes and sealed tokens.
+pub(crate) fn open(
+    path: &Path,
+    redb: &redb::Builder,
+    follow_symlinks: bool,
+) -> Result<redb::Database> {
+    check_not_symlink(path, follow_symlinks)?;
     let needs_init = match std::fs::metadata(path) {
         Ok(m) => m.len() == 0,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
@@ -17,9 +34,31 @@ pub(crate) fn open(path: &Path, redb: &redb::Builder) -> Result<redb::Database> 
     if needs_init {
         init_file(path, redb)?;
     }
-    let file = owner_only().open(path)?;
+    let mut opts = owner_only();
+    #[cfg(unix)]
+    if !follow_symlinks {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NOFOLLOW);
+    }
+    let file = opts.open(path)?;
+    tighten_permissions(&file)?;
     let backend = redb::backends::FileBackend::new(file).map_err(map_open_error)?;
     redb.create_with_backend(backend).map_err(map_open_error)
+}
+
+/// Makes the file owner-only when group or others may read or write it.
+fn tighten_permissions(file: &std::fs::File) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
 }
 
 /// Read-write, create if missing, owner-only permissions on Unix.

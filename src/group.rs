@@ -2,20 +2,26 @@
 //!
 //! Each call of a write operation on [`AuthDb`](crate::AuthDb) becomes a job holding its own
 //! arguments and the channel to its caller. The first caller to find no leader becomes the
-//! leader: it takes every job queued at that moment, runs them in order in one write
-//! transaction, commits once, and hands each job's result to its own caller. Jobs arriving
-//! meanwhile queue up; when the leader is done it hands leadership to the oldest of them, which
-//! runs the next batch. A caller alone pays nothing extra: it leads a batch of one immediately.
+//! leader: it takes the jobs queued at that moment (at most [`MAX_BATCH`]), runs them in order
+//! in one write transaction, commits once, and hands each job's result to its own caller. Jobs
+//! arriving meanwhile queue up; when the leader is done it hands leadership to the oldest of
+//! them, which runs the next batch. A caller alone pays nothing extra: it leads a batch of one.
 //!
 //! Isolation: every operation checks everything that can fail for a reason other than storage
 //! (conflicts, missing users, invalid input) *before* it writes, so a job that returns such an
-//! error has written nothing and its neighbours commit normally. A storage or corruption error,
-//! or a failed commit, abandons the batch, and every job in it is then run again in a
-//! transaction of its own, so each caller gets its own result.
+//! error has written nothing and its neighbours commit normally (`tests/refusals.rs` checks
+//! this for every refusal). A job that fails with a storage or corruption error, or panics,
+//! may have written part of its work: the transaction is dropped, that job gets its own error
+//! (or its panic, re-raised in the caller's thread — never in the leader's), and the rest of the
+//! batch runs again in one new transaction. A failed commit is retried once, as a whole batch,
+//! before every job in it is given the error. So one bad job costs one extra transaction, not
+//! one per job.
 //!
 //! Durability is unchanged: a caller returns only after the commit containing its write did.
 
+use std::any::Any;
 use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::mpsc;
 
 use parking_lot::Mutex;
@@ -25,10 +31,15 @@ use crate::error::{Error, Result};
 use crate::handle::Handle;
 use crate::txn::WriteTxn;
 
+/// The most jobs one transaction takes; later arrivals wait for the next batch.
+pub(crate) const MAX_BATCH: usize = 64;
+
 /// What a queued job's caller is told.
 enum Msg<T> {
     /// The job's result.
     Done(Result<T>),
+    /// The job panicked; the caller re-raises it.
+    Panicked(Box<dyn Any + Send>),
     /// Become the leader and run the next batch.
     Lead,
 }
@@ -40,7 +51,8 @@ enum Outcome {
     Ok,
     /// It failed before writing anything (conflict, invalid input, missing user...).
     Refused,
-    /// Storage or corruption error: the transaction must not be committed.
+    /// Storage or corruption error, or a panic: its result is final, and the transaction
+    /// must not be committed.
     Fatal,
 }
 
@@ -60,6 +72,7 @@ trait Job: Send {
 struct TypedJob<T, F> {
     op: F,
     result: Option<Result<T>>,
+    panic: Option<Box<dyn Any + Send>>,
     reply: mpsc::SyncSender<Msg<T>>,
 }
 
@@ -69,14 +82,22 @@ where
     F: FnMut(&WriteTxn<'_>) -> Result<T> + Send,
 {
     fn run(&mut self, tx: &WriteTxn<'_>) -> Outcome {
-        let r = (self.op)(tx);
-        let outcome = match &r {
-            Ok(_) => Outcome::Ok,
-            Err(Error::Storage(_) | Error::Corrupt { .. }) => Outcome::Fatal,
-            Err(_) => Outcome::Refused,
-        };
-        self.result = Some(r);
-        outcome
+        let op = &mut self.op;
+        match catch_unwind(AssertUnwindSafe(|| op(tx))) {
+            Ok(r) => {
+                let outcome = match &r {
+                    Ok(_) => Outcome::Ok,
+                    Err(Error::Storage(_) | Error::Corrupt { .. }) => Outcome::Fatal,
+                    Err(_) => Outcome::Refused,
+                };
+                self.result = Some(r);
+                outcome
+            }
+            Err(payload) => {
+                self.panic = Some(payload);
+                Outcome::Fatal
+            }
+        }
     }
 
     fn fail(&mut self, e: Error) {
@@ -84,8 +105,10 @@ where
     }
 
     fn deliver(self: Box<Self>) {
-        if let Some(r) = self.result {
-            // The caller is blocked on the other end; it cannot be gone.
+        // The caller is blocked on the other end; it cannot be gone.
+        if let Some(p) = self.panic {
+            let _ = self.reply.send(Msg::Panicked(p));
+        } else if let Some(r) = self.result {
             let _ = self.reply.send(Msg::Done(r));
         }
     }
@@ -138,10 +161,11 @@ impl Drop for Handoff<'_> {
 
 impl GroupCommit {
     /// Runs `op` in a write transaction shared with whatever other operations are waiting,
-    /// and returns its result once that transaction has committed.
+    /// and returns its result once that transaction has committed. A panic inside `op` is
+    /// re-raised here, in the caller's thread.
     ///
-    /// `op` may run more than once (if its batch is abandoned), each time in a fresh
-    /// transaction that is never committed with an earlier run's writes.
+    /// `op` may run more than once (if its batch is abandoned because of another job), each
+    /// time in a fresh transaction that is never committed with an earlier run's writes.
     pub(crate) fn submit<T, F>(&self, db: &Handle, cfg: &Config, op: F) -> Result<T>
     where
         T: Send + 'static,
@@ -151,6 +175,7 @@ impl GroupCommit {
         let job = Box::new(TypedJob {
             op,
             result: None,
+            panic: None,
             reply,
         });
         let lead = {
@@ -161,13 +186,18 @@ impl GroupCommit {
         if !lead {
             match rx.recv() {
                 Ok(Msg::Done(r)) => return r,
+                Ok(Msg::Panicked(p)) => resume_unwind(p),
                 Ok(Msg::Lead) => {}
                 Err(_) => return Err(lost()),
             }
         }
         {
             let _handoff = Handoff(self);
-            let batch: Vec<Box<dyn Job>> = self.queue.lock().jobs.drain(..).collect();
+            let batch: Vec<Box<dyn Job>> = {
+                let mut q = self.queue.lock();
+                let n = q.jobs.len().min(MAX_BATCH);
+                q.jobs.drain(..n).collect()
+            };
             let n = batch.len() as u64;
             let transactions = run_batch(db, cfg, batch);
             let stats = &mut self.queue.lock().stats;
@@ -176,6 +206,7 @@ impl GroupCommit {
         }
         match rx.recv() {
             Ok(Msg::Done(r)) => r,
+            Ok(Msg::Panicked(p)) => resume_unwind(p),
             Ok(Msg::Lead) | Err(_) => Err(lost()),
         }
     }
@@ -191,39 +222,90 @@ fn lost() -> Error {
     ))))
 }
 
-/// Runs a batch; returns how many transactions it took.
+/// Runs a batch, delivering every job's result; returns how many transactions it took.
 fn run_batch(db: &Handle, cfg: &Config, mut batch: Vec<Box<dyn Job>>) -> u64 {
     let mut transactions = 0;
-    if batch.len() > 1 {
+    let mut commit_retried = false;
+    while !batch.is_empty() {
         transactions += 1;
-        if let Ok(tx) = WriteTxn::begin(db, cfg) {
-            let usable = batch.iter_mut().all(|job| job.run(&tx) != Outcome::Fatal);
-            if usable && tx.commit().is_ok() {
+        let tx = match WriteTxn::begin(db, cfg) {
+            Ok(tx) => tx,
+            Err(e) => {
+                // No transaction at all (read-only handle, storage failure): nothing ran.
+                fail_all(batch, e);
+                return transactions;
+            }
+        };
+        let mut fatal = None;
+        let mut wrote = false;
+        for (i, job) in batch.iter_mut().enumerate() {
+            match job.run(&tx) {
+                Outcome::Ok => wrote = true,
+                Outcome::Refused => {}
+                Outcome::Fatal => {
+                    fatal = Some(i);
+                    break;
+                }
+            }
+        }
+        if let Some(i) = fatal {
+            // Drop the transaction (abort); the failed job keeps its own result and the
+            // others, whose results came from the abandoned transaction, run again.
+            drop(tx);
+            let failed = batch.remove(i);
+            failed.deliver();
+            for job in &mut batch {
+                job.reset();
+            }
+            continue;
+        }
+        if !wrote {
+            // Every job was refused before writing: nothing to commit, no fsync.
+            drop(tx);
+            for job in batch {
+                job.deliver();
+            }
+            return transactions;
+        }
+        match tx.commit() {
+            Ok(()) => {
                 for job in batch {
                     job.deliver();
                 }
                 return transactions;
             }
-        }
-        for job in &mut batch {
-            job.reset();
-        }
-    }
-    // One job, or an abandoned batch: every job in a transaction of its own. A refused job's
-    // transaction is dropped (aborted) rather than committed.
-    for mut job in batch {
-        transactions += 1;
-        match WriteTxn::begin(db, cfg) {
-            Ok(tx) => {
-                if job.run(&tx) == Outcome::Ok
-                    && let Err(e) = tx.commit()
-                {
-                    job.fail(e);
+            Err(_) if !commit_retried => {
+                // Once more, as a whole: a transient failure costs one transaction, not N.
+                commit_retried = true;
+                for job in &mut batch {
+                    job.reset();
                 }
             }
-            Err(e) => job.fail(e),
+            Err(e) => {
+                fail_all(batch, e);
+                return transactions;
+            }
         }
-        job.deliver();
     }
     transactions
+}
+
+/// The same failure, for the other jobs of a batch (errors are not `Clone`).
+fn again(first: &Error) -> Error {
+    match first {
+        Error::ReadOnly => Error::ReadOnly,
+        other => Error::Storage(Box::new(redb::Error::Io(std::io::Error::other(format!(
+            "the shared transaction failed: {other}"
+        ))))),
+    }
+}
+
+/// Gives every job of `batch` the error `e` (the first gets `e` itself).
+fn fail_all(batch: Vec<Box<dyn Job>>, e: Error) {
+    let copy = again(&e);
+    let mut first = Some(e);
+    for mut job in batch {
+        job.fail(first.take().unwrap_or_else(|| again(&copy)));
+        job.deliver();
+    }
 }

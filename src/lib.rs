@@ -31,7 +31,8 @@
 //!   that and call authdb to store the results.
 //! - Not multi-node: one process opens the file at a time (a second open is
 //!   [`Error::AlreadyOpen`]). Share the [`AuthDb`] handle (it is `Clone`) inside the process.
-//! - Not async: calls block; run them on a blocking thread pool from async code.
+//! - Not async: calls block; run them on a blocking thread pool from async code (feature
+//!   `tokio`: `authdb::tokio::AsyncAuthDb` does that for every operation).
 //!
 //! ## Guarantees
 //! - Every operation is one redb write transaction that updates a record and all of its index
@@ -58,6 +59,7 @@
 
 mod autocommit;
 pub mod backend;
+mod backup;
 mod builder;
 mod clock;
 mod codec;
@@ -69,6 +71,7 @@ mod crypto;
 mod db;
 mod email;
 mod error;
+pub mod export;
 mod file;
 mod group;
 mod handle;
@@ -78,12 +81,20 @@ mod migrate;
 mod model;
 mod password;
 mod purge;
+mod rekey;
+mod salvage;
 mod schema;
+mod snapshot;
 mod source;
+mod stats;
 mod tables;
 mod token;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 mod txn;
+pub mod web_sessions;
 
+pub use backup::BackupStats;
 pub use builder::Builder;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::Durability;
@@ -95,6 +106,7 @@ pub use crypto::EncryptionKey;
 pub use db::AuthDb;
 pub use email::{EmailProvider, SendError, VerificationMail, normalize_email};
 pub use error::{Error, InputProblem, Result};
+pub use export::{ExportCounts, ImportError, import_into_new_file};
 pub use group::WriteStats;
 pub use handle::ShareMode;
 pub use integrity::{IntegrityProblem, IntegrityReport};
@@ -105,9 +117,13 @@ pub use model::{
 };
 pub use password::PasswordParams;
 pub use purge::{PURGE_BATCH, PurgeTask, PurgeTaskStats};
+pub use rekey::{REKEY_BATCH, RekeyStats, rekey, rekey_with_progress};
+pub use salvage::{SalvageOptions, SalvageReport, TableSalvage, salvage, salvage_with};
 pub use schema::SCHEMA_VERSION;
+pub use stats::{Stats, StorageStats};
 pub use token::hash_verification_token;
 pub use txn::WriteTxn;
+pub use web_sessions::{WebSession, WebSessionHandle, WebSessionId, WebSessionInfo};
 
 /// Every trait of the operation set, for `use authdb::prelude::*;`.
 pub mod prelude {

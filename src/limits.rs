@@ -32,6 +32,9 @@ pub const MAX_PASSWORD_LEN: usize = 1024;
 pub const MAX_URL_LEN: usize = 8 * 1024;
 /// Longest raw verification token, secret or hashed verification token, in bytes.
 pub const MAX_TOKEN_LEN: usize = 1024;
+/// Shortest application secret `EncryptionKey::from_secret` accepts, in bytes (256 bits of a
+/// random secret; see the security notes in the README).
+pub const MIN_SECRET_LEN: usize = 32;
 /// Longest caller-chosen session token (`create_session_with`), in bytes.
 pub const MAX_SESSION_TOKEN_LEN: usize = 1024;
 /// Longest WebAuthn credential id, in bytes.
@@ -50,6 +53,21 @@ pub(crate) fn check_len(field: &'static str, value: &str, max: usize) -> Result<
             InputProblem::TooLong {
                 len: value.len(),
                 max,
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// A secret key input: at least [`MIN_SECRET_LEN`] bytes, at most [`MAX_TOKEN_LEN`].
+pub(crate) fn secret(field: &'static str, value: &str) -> Result<()> {
+    check_len(field, value, MAX_TOKEN_LEN)?;
+    if value.len() < MIN_SECRET_LEN {
+        return Err(Error::invalid(
+            field,
+            InputProblem::TooShort {
+                len: value.len(),
+                min: MIN_SECRET_LEN,
             },
         ));
     }

@@ -77,3 +77,78 @@ pub(crate) fn verify(phc: &str, password: &str) -> Result<bool> {
 pub(crate) fn is_valid_phc(phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|h| h.algorithm.as_str() == "argon2id")
 }
+
+/// Hashes and verifies passwords the way every backend must: at most a set number of argon2
+/// computations at once (each holds the configured memory, so a burst of sign-in attempts
+/// cannot exhaust memory), and a decoy verification when an email has no password (so the
+/// time taken does not tell which emails exist). The decoy hash is made when the checker is,
+/// with the configured cost.
+pub struct PasswordChecker {
+    params: PasswordParams,
+    decoy: String,
+    free: parking_lot::Mutex<usize>,
+    freed: parking_lot::Condvar,
+}
+
+impl std::fmt::Debug for PasswordChecker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordChecker")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PasswordChecker {
+    /// A checker hashing with `params`, running at most `max_concurrent` (at least 1)
+    /// computations at once.
+    pub fn new(params: PasswordParams, max_concurrent: usize) -> Result<Self> {
+        params.validate()?;
+        let decoy = params.hash("authdb: dummy password for absent users")?;
+        Ok(Self {
+            params,
+            decoy,
+            free: parking_lot::Mutex::new(max_concurrent.max(1)),
+            freed: parking_lot::Condvar::new(),
+        })
+    }
+
+    /// Hashes a new password (a PHC string), waiting for a free slot.
+    pub fn hash(&self, password: &str) -> Result<String> {
+        self.run(|| self.params.hash(password))
+    }
+
+    /// `found`'s user if `password` matches its stored PHC string; with nothing found, runs a
+    /// verification of the same cost against the decoy and gives `None`. Waits for a slot.
+    pub fn verify<U>(&self, found: Option<(U, String)>, password: &str) -> Result<Option<U>> {
+        self.run(|| {
+            if let Some((user, phc)) = found {
+                Ok(verify(&phc, password)?.then_some(user))
+            } else {
+                verify(&self.decoy, password)?;
+                Ok(None)
+            }
+        })
+    }
+
+    fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        {
+            let mut free = self.free.lock();
+            while *free == 0 {
+                self.freed.wait(&mut free);
+            }
+            *free -= 1;
+        }
+        let _release = SlotRelease(self);
+        f()
+    }
+}
+
+/// Gives a hashing slot back, even when the hashing panics.
+struct SlotRelease<'a>(&'a PasswordChecker);
+
+impl Drop for SlotRelease<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock() += 1;
+        self.0.freed.notify_one();
+    }
+}

@@ -18,6 +18,9 @@
 //! | `credentials` | user id | credential record (argon2id PHC string) |
 //! | `authenticators` | credential id | authenticator record |
 //! | `idx:authenticators_by_user` (multimap) | user id | credential id |
+//! | `web_sessions` | `r` + SHA-256 of the 16-byte id | tower-sessions record (data opaque) |
+//! |  | `u` + user id + id hash | empty (by-user index, for records naming a user) |
+//! |  | `x` + expiry (sortable) + id hash | empty (expiry index, exact) |
 //!
 //! Version 1 (see `migrate.rs`) had three session tables (`sessions`,
 //! `idx:sessions_by_user`, `idx:sessions_by_expiry`), no authenticators, and older user and
@@ -47,6 +50,11 @@ pub(crate) const VERIFICATION_BY_EXPIRY_NAME: &str = "idx:verification_by_expiry
 pub(crate) const CREDENTIALS_NAME: &str = "credentials";
 pub(crate) const AUTHENTICATORS_NAME: &str = "authenticators";
 pub(crate) const AUTHENTICATORS_BY_USER_NAME: &str = "idx:authenticators_by_user";
+pub(crate) const WEB_SESSIONS_NAME: &str = "web_sessions";
+/// The by-user entries of the web session table (named in integrity reports).
+pub(crate) const WEB_SESSIONS_BY_USER_NAME: &str = "web_sessions/by-user";
+/// The expiry entries of the web session table (named in integrity reports).
+pub(crate) const WEB_SESSIONS_BY_EXPIRY_NAME: &str = "web_sessions/by-expiry";
 
 pub(crate) const SCHEMA_VERSION_KEY: &str = "schema_version";
 
@@ -74,6 +82,8 @@ pub(crate) const AUTHENTICATORS: TableDefinition<&str, &[u8]> =
     TableDefinition::new(AUTHENTICATORS_NAME);
 pub(crate) const AUTHENTICATORS_BY_USER: MultimapTableDefinition<IdKey, &str> =
     MultimapTableDefinition::new(AUTHENTICATORS_BY_USER_NAME);
+pub(crate) const WEB_SESSIONS: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new(WEB_SESSIONS_NAME);
 
 /// The tables of schema version 1 that version 2 replaced (read only by the migration).
 pub(crate) mod v1 {
@@ -103,6 +113,7 @@ pub(crate) fn create_tables(wtx: &redb::WriteTransaction) -> Result<()> {
     wtx.open_table(CREDENTIALS)?;
     wtx.open_table(AUTHENTICATORS)?;
     wtx.open_multimap_table(AUTHENTICATORS_BY_USER)?;
+    wtx.open_table(WEB_SESSIONS)?;
     Ok(())
 }
 

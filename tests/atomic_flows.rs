@@ -252,9 +252,6 @@ fn reads_inside_a_transaction_see_its_own_writes_outside_do_not() {
             .as_ref(),
         Some(&u)
     );
-    let s = tx.create_session(&u.id).unwrap();
-    assert_eq!(tx.get_session(&s.session_token).unwrap().as_ref(), Some(&s));
-    assert_eq!(tx.list_sessions(&u.id).unwrap().len(), 1);
     tx.set_password(&u.id, "pw").unwrap();
     assert!(
         tx.get_user_by_credentials(&authdb::Credentials {
@@ -264,6 +261,10 @@ fn reads_inside_a_transaction_see_its_own_writes_outside_do_not() {
         .unwrap()
         .is_some()
     );
+    // A session made after the password change (which ends earlier ones) stays.
+    let s = tx.create_session(&u.id).unwrap();
+    assert_eq!(tx.get_session(&s.session_token).unwrap().as_ref(), Some(&s));
+    assert_eq!(tx.list_sessions(&u.id).unwrap().len(), 1);
 
     // Readers outside see the last committed state (nothing yet).
     assert_eq!(db.get_user(&u.id).unwrap(), None);

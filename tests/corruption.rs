@@ -74,6 +74,7 @@ fn build_fixture() -> Arc<Fixture> {
             let email = format!("user{i}@corrupt.test");
             let name = format!("User Number {i}");
             let pa = format!("gh-{i}");
+            let password = (i % 10 == 0).then(|| format!("password-{i}"));
             let (user, session) = db
                 .write(|tx| {
                     let u = tx.create_user(&NewUser {
@@ -81,14 +82,14 @@ fn build_fixture() -> Arc<Fixture> {
                         ..profile(&email)
                     })?;
                     tx.link_account(&u.id, &oauth_account("github", &pa, None, None))?;
+                    // Before the session: setting a password ends the user's sessions.
+                    if let Some(pw) = &password {
+                        tx.set_password(&u.id, pw)?;
+                    }
                     let s = tx.create_session(&u.id)?;
                     Ok((u, s))
                 })
                 .unwrap();
-            let password = (i % 10 == 0).then(|| format!("password-{i}"));
-            if let Some(pw) = &password {
-                db.set_password(&user.id, pw).unwrap();
-            }
             users.push(ExpUser {
                 id: user.id,
                 email,

@@ -180,6 +180,8 @@ fn crash_child() {
     let db = AuthDb::builder()
         .password_params(fast_passwords())
         .durability(Durability::Immediate)
+        // The parent's model keeps a user's session across a password change.
+        .password_change_ends_sessions(false)
         .open(&path)
         .unwrap_or_else(|e| child_fail("open", &e));
     say("READY");

@@ -80,9 +80,10 @@ fn populate(db: &AuthDb) -> (UserId, authdb::Session) {
         .unwrap();
     db.link_account(&other.id, &oauth_account("google", "2", None, None))
         .unwrap();
+    // The password first: setting one ends the user's sessions.
+    db.set_password(&u.id, "pw").unwrap();
     let s = db.create_session(&u.id).unwrap();
     db.create_session(&other.id).unwrap();
-    db.set_password(&u.id, "pw").unwrap();
     let (p, _sent) = recording_provider();
     db.create_verification_request("ada@example.com", "https://x/cb", "tok", "sec", &p)
         .unwrap();
@@ -238,8 +239,8 @@ fn session_and_credential_whose_user_is_missing() {
     let (uid, s) = {
         let db = t.open();
         let u = db.create_user(&NewUser::default()).unwrap();
-        let s = db.create_session(&u.id).unwrap();
         db.set_password(&u.id, "pw").unwrap();
+        let s = db.create_session(&u.id).unwrap();
         (u.id, s)
     };
     damage(&t.path(), |tx| {

@@ -376,11 +376,12 @@ fn delete_user_cascades_everything_in_one_go() {
             .unwrap();
         db.link_account(&keep.id, &oauth_account("github", "3", None, None))
             .unwrap();
+        // Passwords first: setting one ends the user's sessions.
+        db.set_password(&victim.id, "victim password").unwrap();
+        db.set_password(&keep.id, "keep password").unwrap();
         let vs1 = db.create_session(&victim.id).unwrap();
         db.create_session(&victim.id).unwrap();
         let ks = db.create_session(&keep.id).unwrap();
-        db.set_password(&victim.id, "victim password").unwrap();
-        db.set_password(&keep.id, "keep password").unwrap();
         let before = db.check_integrity().unwrap();
         assert_eq!(
             (

@@ -63,7 +63,8 @@ fn create_stores_hash_and_sends_raw_token() {
         assert_eq!(
             mails,
             vec![(
-                " Ada@Example.com".to_owned(),
+                // The address as normalized (no account has it yet), not as typed.
+                "ada@example.com".to_owned(),
                 URL.to_owned(),
                 "tok".to_owned()
             )]

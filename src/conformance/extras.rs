@@ -307,10 +307,11 @@ pub(super) fn security_stamp<S: Backend>(fx: &Fixture<S>) {
         "sessions, accounts and passkeys keep the stamp"
     );
 
-    // Credentials: replaced.
+    // Credentials: replaced. (set_password also ends the user's sessions by default.)
     fx.store.set_password(&u.id, "pw").expect("set_password");
     let s1 = stamp(fx);
     assert_ne!(s1, s0, "set_password replaces the stamp");
+    fx.store.create_session(&u.id).expect("create_session");
     assert_eq!(fx.store.delete_sessions(&u.id).expect("delete_sessions"), 1);
     let s2 = stamp(fx);
     assert_ne!(s2, s1, "delete_sessions replaces the stamp");
@@ -1404,6 +1405,8 @@ pub(super) fn transaction_commits_everything<S: Backend>(fx: &Fixture<S>) {
             let account = tx.link_account(&user.id, &full_account(fx.now()))?;
             tx.link_account(&user.id, &webauthn_account(&credential_id))?;
             tx.create_authenticator(&passkey(&user.id, &credential_id, 0))?;
+            // Before the sessions: setting a password ends the user's sessions.
+            tx.set_password(&user.id, "pw")?;
             let session = tx.create_session_with(&NewSession {
                 user_id: user.id,
                 session_token: token.clone(),
@@ -1415,7 +1418,6 @@ pub(super) fn transaction_commits_everything<S: Backend>(fx: &Fixture<S>) {
                 Some(&session),
                 "the transaction sees its own session"
             );
-            tx.set_password(&user.id, "pw")?;
             tx.create_verification_request("ada@example.com", URL, "tok", "sec", &p)?;
             tx.create_verification_token(&VerificationToken {
                 identifier: "ada@example.com".to_owned(),
@@ -1490,11 +1492,12 @@ pub(super) fn transaction_err_keeps_nothing<S: Backend>(fx: &Fixture<S>) {
         .store
         .link_account(&owner.id, &oauth("github", "42", Some("r"), Some("a")))
         .expect("link_account");
-    let owner_session = fx.store.create_session(&owner.id).expect("create_session");
     let owner_key = register_passkey(fx, &owner.id, &random_uuid(), 5);
     fx.store
         .set_password(&owner.id, "owner pw")
         .expect("set_password");
+    // After the password: setting a password ends the user's sessions.
+    let owner_session = fx.store.create_session(&owner.id).expect("create_session");
     let owner = stored_user(fx, &owner.id);
     let before = report(fx);
 

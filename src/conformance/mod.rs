@@ -185,6 +185,7 @@ pub fn cases<S: Backend>() -> Vec<Case<S>> {
         case!(v3::deleted_session_never_revived),
         case!(v3::delete_session_is_idempotent),
         case!(v3::verification_request_create_and_send),
+        case!(v3::verification_request_mails_the_account_address),
         case!(v3::verification_request_send_failed),
         case!(v3::verification_request_identifier_must_match),
         case!(v3::verification_request_get_does_not_consume),

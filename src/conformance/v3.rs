@@ -1060,6 +1060,22 @@ pub(super) fn delete_session_is_idempotent<S: Backend>(fx: &Fixture<S>) {
 }
 
 /// `create_verification_request` stores the hash of token + secret and sends the raw token.
+/// The link goes to the address the account is keyed by, as the account stores it — never to a
+/// look-alike as typed (the Kelvin sign folds to `k` under NFKC), and for an address without
+/// an account, to its normalized form.
+pub(super) fn verification_request_mails_the_account_address<S: Backend>(fx: &Fixture<S>) {
+    new_user(fx, Some("Kevin@Example.com"));
+    let (provider, outbox) = recording_provider();
+    fx.store
+        .create_verification_request("\u{212A}evin@example.com", URL, "tok-1", "s", &provider)
+        .expect("create_verification_request");
+    fx.store
+        .create_verification_request(" NEW\u{FF20}Example.com", URL, "tok-2", "s", &provider)
+        .expect("create_verification_request");
+    let to: Vec<String> = sent(&outbox).into_iter().map(|m| m.identifier).collect();
+    assert_eq!(to, vec!["Kevin@Example.com", "new@example.com"]);
+}
+
 pub(super) fn verification_request_create_and_send<S: Backend>(fx: &Fixture<S>) {
     // The hash is SHA-256 of token + secret (sha256("hello world"), a published vector).
     assert_eq!(
@@ -1090,12 +1106,12 @@ pub(super) fn verification_request_create_and_send<S: Backend>(fx: &Fixture<S>) 
     assert_eq!(
         sent(&outbox),
         vec![super::Mail {
-            identifier: " Ada@Example.com".to_owned(),
+            identifier: "ada@example.com".to_owned(),
             url: URL.to_owned(),
             token: "tok".to_owned(),
             provider: "email".to_owned(),
         }],
-        "the sender got the identifier, URL, raw token and provider"
+        "the sender got the normalized address (no account has it), URL, raw token and provider"
     );
     assert_eq!(
         fx.store

@@ -10,7 +10,9 @@ pub use report::{IntegrityProblem, IntegrityReport};
 
 use crate::error::Result;
 use crate::schema;
-use crate::tables::{accounts, authenticators, credentials, sessions, users, verification};
+use crate::tables::{
+    accounts, authenticators, credentials, sessions, users, verification, web_sessions,
+};
 
 /// Checks the whole database as seen by `rtx`.
 pub(crate) fn check(rtx: &redb::ReadTransaction) -> Result<IntegrityReport> {
@@ -26,6 +28,7 @@ pub(crate) fn check(rtx: &redb::ReadTransaction) -> Result<IntegrityReport> {
     r.verification_requests = verification::check(rtx, &mut r)?;
     r.credentials = credentials::check(rtx, &mut r)?;
     r.authenticators = authenticators::check(rtx, &mut r)?;
+    r.web_sessions = web_sessions::check(rtx, &mut r)?;
     Ok(r)
 }
 

@@ -102,6 +102,8 @@ pub struct IntegrityReport {
     pub credentials: u64,
     /// WebAuthn authenticators checked.
     pub authenticators: u64,
+    /// Web sessions (tower-sessions records) checked, expired ones included.
+    pub web_sessions: u64,
 }
 
 impl IntegrityReport {
@@ -128,13 +130,14 @@ impl fmt::Display for IntegrityReport {
         writeln!(
             f,
             "{} users, {} accounts, {} sessions, {} verification requests, {} passwords, \
-             {} authenticators: {}",
+             {} authenticators, {} web sessions: {}",
             self.users,
             self.accounts,
             self.sessions,
             self.verification_requests,
             self.credentials,
             self.authenticators,
+            self.web_sessions,
             if self.is_clean() {
                 "clean".to_owned()
             } else {

@@ -226,6 +226,11 @@ impl<'t> AccountTables<'t> {
         })
     }
 
+    /// The stored account with id `aid` (for import, which keeps ids).
+    pub(crate) fn get(&self, aid: &IdKey) -> Result<Option<AccountRecord>> {
+        record(&self.rec, aid)
+    }
+
     /// The stored account `(provider_id, provider_account_id)`. An index entry naming a
     /// missing record is [`Error::Corrupt`].
     pub(crate) fn find(

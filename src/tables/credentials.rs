@@ -40,6 +40,22 @@ pub(crate) fn put(txn: &redb::WriteTransaction, user: &UserId, phc: &str, now: i
     Ok(())
 }
 
+/// Stores a credential record as it is (import and salvage, which keep `updated_at`).
+pub(crate) fn put_record(
+    txn: &redb::WriteTransaction,
+    user: &IdKey,
+    rec: &CredentialRecord,
+) -> Result<()> {
+    txn.open_table(schema::CREDENTIALS)?
+        .insert(user, codec::encode(rec)?.as_slice())?;
+    Ok(())
+}
+
+/// Whether the user `user` has a stored credential (even a damaged one).
+pub(crate) fn exists(txn: &redb::WriteTransaction, user: &IdKey) -> Result<bool> {
+    Ok(txn.open_table(schema::CREDENTIALS)?.get(user)?.is_some())
+}
+
 /// Removes the user's password (the cascade of `delete_user`).
 pub(crate) fn remove(txn: &redb::WriteTransaction, user: &IdKey) -> Result<()> {
     txn.open_table(schema::CREDENTIALS)?.remove(user)?;

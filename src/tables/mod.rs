@@ -8,6 +8,7 @@ pub(crate) mod credentials;
 pub(crate) mod sessions;
 pub(crate) mod users;
 pub(crate) mod verification;
+pub(crate) mod web_sessions;
 
 /// `true` if a record expiring at `expires` is expired at `now` (strictly later).
 pub(crate) fn is_expired(now: i64, expires: i64) -> bool {

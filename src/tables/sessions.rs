@@ -145,6 +145,30 @@ pub(crate) fn list(src: &impl Source, user_id: &UserId, now: i64) -> Result<Vec<
     Ok(out)
 }
 
+/// Calls `f` with every session record (token hash, decoded record or its error), in key
+/// order, skipping the index entries (for stats, export and salvage).
+pub(crate) fn each_record(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    mut f: impl FnMut(HashKey, Result<SessionRecord>) -> Result<()>,
+) -> Result<()> {
+    let lo = [RECORD];
+    let hi = [RECORD + 1];
+    for e in t.range(lo.as_slice()..hi.as_slice())? {
+        let (k, v) = e?;
+        if let Some(hash) = record_hash(k.value()) {
+            f(hash, SessionRecord::decode(v.value()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The token hash of a record entry's key; `None` for an index entry or a malformed key.
+pub(crate) fn record_hash(key: &[u8]) -> Option<HashKey> {
+    (key.len() == 33 && key.first() == Some(&RECORD))
+        .then(|| tail::<32>(key))
+        .flatten()
+}
+
 /// The session table opened for writing.
 pub(crate) struct SessionTable<'t> {
     t: Table<'t, &'static [u8], &'static [u8]>,
@@ -240,6 +264,35 @@ impl<'t> SessionTable<'t> {
             }
         }
         Ok(n)
+    }
+
+    /// Removes the user's oldest sessions (by creation) until at most `keep` remain; damaged
+    /// records count as oldest and go first.
+    pub(crate) fn keep_newest(&mut self, user: &IdKey, keep: usize) -> Result<()> {
+        let hashes = user_hashes(&self.t, user)?;
+        if hashes.len() <= keep {
+            return Ok(());
+        }
+        // Oldest first: by creation time, then by id (UUID v7, so creation order within one
+        // microsecond too).
+        let mut aged: Vec<(i64, uuid::Uuid, HashKey)> = Vec::with_capacity(hashes.len());
+        for h in hashes {
+            let (created, id) = match self.get(&h) {
+                Ok(Some(r)) => (r.created_at, r.id),
+                Ok(None) | Err(Error::Corrupt { .. }) => (i64::MIN, uuid::Uuid::nil()),
+                Err(e) => return Err(e),
+            };
+            aged.push((created, id, h));
+        }
+        aged.sort_unstable();
+        let excess = aged.len() - keep;
+        for (_, _, h) in aged.into_iter().take(excess) {
+            if self.remove(&h)?.is_none() {
+                self.t.remove(record_key(&h).as_slice())?;
+                self.t.remove(user_key(user, &h).as_slice())?;
+            }
+        }
+        Ok(())
     }
 
     /// Removes the user's session with id `id`; returns whether it existed.

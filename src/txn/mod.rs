@@ -6,6 +6,7 @@ mod authenticators;
 mod sessions;
 mod users;
 mod verification;
+mod web_sessions;
 
 use chrono::{DateTime, Utc};
 
@@ -48,6 +49,7 @@ impl<'db> WriteTxn<'db> {
     /// default) the data is on disk when this returns.
     pub fn commit(self) -> Result<()> {
         self.txn.commit()?;
+        self.cfg.generation.bump();
         Ok(())
     }
 
@@ -86,11 +88,15 @@ impl<'db> WriteTxn<'db> {
         Ok(())
     }
 
-    /// Stores an already computed argon2id PHC string as `user_id`'s password and renews the
-    /// user's security stamp.
+    /// Stores an already computed argon2id PHC string as `user_id`'s password, renews the
+    /// user's security stamp and (unless configured otherwise) ends the user's sessions.
     pub(crate) fn store_password_hash(&self, user_id: &UserId, phc: &str) -> Result<()> {
         self.require_user(user_id)?;
         crate::tables::credentials::put(&self.txn, user_id, phc, self.now_micros())?;
+        if self.cfg.password_change_ends_sessions {
+            crate::tables::sessions::SessionTable::open(&self.txn)?
+                .remove_all_of(&user_id.to_bytes())?;
+        }
         self.renew_stamp(user_id)
     }
 

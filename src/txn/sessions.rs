@@ -46,10 +46,18 @@ pub(crate) fn plan_session_update(
             cfg.update_age_micros,
             force,
         )? {
-            Some(expires) => SessionUpdate::Write { expires },
+            Some(expires) => SessionUpdate::Write {
+                expires: cap_expiry(cfg, rec.created_at, expires),
+            },
             None => SessionUpdate::NotDue,
         },
     )
+}
+
+/// `expires`, or the session's absolute end (creation + the configured absolute lifetime) if
+/// that comes first.
+pub(crate) fn cap_expiry(cfg: &Config, created_at: i64, expires: i64) -> i64 {
+    crate::backend::cap_session_expiry(created_at, expires, cfg.absolute_lifetime_micros)
 }
 
 /// The expiry `update_session` writes for a live session, or `None` when it writes nothing.
@@ -70,7 +78,8 @@ pub(crate) fn update_expiry(
 }
 
 impl WriteTxn<'_> {
-    /// Stores a new session for an existing user under the token `session_token`.
+    /// Stores a new session for an existing user under the token `session_token`. With a
+    /// per-user session cap, the user's oldest sessions go to make room.
     fn insert_session(
         &self,
         user_id: &UserId,
@@ -78,6 +87,7 @@ impl WriteTxn<'_> {
         expires: i64,
     ) -> Result<Session> {
         let now = self.now_micros();
+        let expires = cap_expiry(self.cfg, now, expires);
         let rec = SessionRecord {
             id: SessionId::generate().0,
             user_id: user_id.0,
@@ -87,7 +97,11 @@ impl WriteTxn<'_> {
             updated_at: now,
         };
         let model = sessions::to_model(&rec, session_token)?;
-        SessionTable::open(&self.txn)?.insert(&token::session_key(session_token), &rec)?;
+        let mut t = SessionTable::open(&self.txn)?;
+        if let Some(cap) = self.cfg.max_sessions_per_user {
+            t.keep_newest(&user_id.to_bytes(), cap - 1)?;
+        }
+        t.insert(&token::session_key(session_token), &rec)?;
         Ok(model)
     }
 }
@@ -167,7 +181,8 @@ impl SessionStore for WriteTxn<'_> {
         let mut t = SessionTable::open(&self.txn)?;
         match t.get(&key)? {
             Some(old) if !is_expired(now, old.expires) => {
-                let rec = t.update(&key, &old, micros(expires), now)?;
+                let expires = cap_expiry(self.cfg, old.created_at, micros(expires));
+                let rec = t.update(&key, &old, expires, now)?;
                 sessions::to_model(&rec, session_token).map(Some)
             }
             _ => Ok(None),

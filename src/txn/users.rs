@@ -104,6 +104,7 @@ impl UserStore for WriteTxn<'_> {
         SessionTable::open(&self.txn)?.remove_all_of(&key)?;
         credentials::remove(&self.txn, &key)?;
         AuthenticatorTables::open(&self.txn)?.remove_all_of(&key)?;
+        crate::tables::web_sessions::WebSessionTable::open(&self.txn)?.remove_all_of(&key)?;
         Ok(())
     }
 
@@ -112,7 +113,7 @@ impl UserStore for WriteTxn<'_> {
     fn set_password(&self, user_id: &UserId, password: &str) -> Result<()> {
         limits::required("password", password, MAX_PASSWORD_LEN)?;
         self.require_user(user_id)?;
-        let phc = self.cfg.password.hash(password)?;
+        let phc = self.cfg.hash_password(password)?;
         self.store_password_hash(user_id, &phc)
     }
 }

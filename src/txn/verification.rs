@@ -16,7 +16,10 @@ use crate::token;
 use super::{WriteTxn, add_micros};
 
 impl WriteTxn<'_> {
-    /// Inserts a v3 verification request without sending anything. Returns it and its key.
+    /// Inserts a v3 verification request without sending anything. Returns it, its key and
+    /// the address to mail the link to: the email of the account the identifier names (as that
+    /// account stores it), or, for an address no account has yet, the normalized identifier —
+    /// never a look-alike as typed (`\u{212A}evin@x.io` is mailed to `kevin@x.io`).
     pub(crate) fn insert_verification_request(
         &self,
         identifier: &str,
@@ -24,8 +27,8 @@ impl WriteTxn<'_> {
         raw_token: &str,
         secret: &str,
         provider: &EmailProvider,
-    ) -> Result<(VerificationRequest, HashKey)> {
-        limits::email("identifier", identifier)?;
+    ) -> Result<(VerificationRequest, HashKey, String)> {
+        let normalized = limits::email("identifier", identifier)?;
         limits::required("url", url, MAX_URL_LEN)?;
         limits::required("token", raw_token, MAX_TOKEN_LEN)?;
         limits::required("secret", secret, MAX_TOKEN_LEN)?;
@@ -49,8 +52,11 @@ impl WriteTxn<'_> {
         };
         let key = token::verification_key(raw_token, secret);
         let model = verification::to_model(&rec, &key)?;
+        let recipient = crate::tables::users::by_email(&self.txn, &normalized)?
+            .and_then(|u| u.email)
+            .unwrap_or(normalized);
         VerificationTables::open(&self.txn)?.insert(&key, &rec, now)?;
-        Ok((model, key))
+        Ok((model, key, recipient))
     }
 
     /// Removes the verification request under `key` if it is still the one with `id`.
@@ -85,10 +91,10 @@ impl VerificationStore for WriteTxn<'_> {
         secret: &str,
         provider: &EmailProvider,
     ) -> Result<VerificationRequest> {
-        let (req, key) =
+        let (req, key, recipient) =
             self.insert_verification_request(identifier, url, token, secret, provider)?;
         let mail = VerificationMail {
-            identifier,
+            identifier: &recipient,
             url,
             token,
             provider,

@@ -1,0 +1,295 @@
+//! Web sessions: the records of a cookie-session layer such as
+//! [tower-sessions](https://docs.rs/tower-sessions), stored in the same file as the rest of
+//! the authentication data (the `authdb-tower-sessions` crate is the `SessionStore` on top).
+//!
+//! A web session is an opaque blob of session data under a random 16-byte id (the cookie
+//! value), with an expiry and, optionally, the [`UserId`] it signs in. authdb keeps three
+//! things in step for it, in one transaction per operation:
+//!
+//! - the record, stored under the SHA-256 of the id: the id itself, a bearer secret, is never
+//!   written to the file (as for database session tokens);
+//! - an expiry index, so [`AuthDb::web_session_delete_expired`] finds expired records without
+//!   scanning the table;
+//! - a by-user index for records naming a user, so an application can list a user's devices
+//!   ([`AuthDb::web_session_list_for_user`]) and sign them out, one
+//!   ([`AuthDb::web_session_delete_by_handle`]) or all
+//!   ([`AuthDb::web_session_delete_for_user`]).
+//!
+//! Rules (the same on [`AuthDb`] and on a [`WriteTxn`](crate::WriteTxn)):
+//! - a record naming a user needs that user to exist
+//!   ([`Error::UserNotFound`](crate::Error::UserNotFound) otherwise), and `delete_user` removes
+//!   the user's web sessions with them;
+//! - `data` is at most [`MAX_WEB_SESSION_DATA_LEN`] bytes
+//!   ([`Error::InvalidInput`](crate::Error::InvalidInput) otherwise); authdb never looks
+//!   inside it. Encode it in a self-describing format (the adapter uses JSON);
+//! - expiry follows the store's clock as everywhere else: a record is expired when now is
+//!   strictly later than `expires`, and [`load`](AuthDb::web_session_load) and the lists leave
+//!   expired records out (without deleting them: that is the job of `delete_expired`);
+//! - times are stored in microseconds: `expires` comes back truncated to the microsecond.
+//!
+//! ```
+//! use authdb::{AuthDb, WebSession, WebSessionId};
+//!
+//! let db = AuthDb::builder().in_memory()?;
+//! let session = WebSession {
+//!     id: WebSessionId::from_bytes([7; 16]),
+//!     user_id: None,
+//!     expires: db.now() + chrono::Duration::hours(1),
+//!     data: br#"{"cart":3}"#.to_vec(),
+//! };
+//! assert!(db.web_session_create(&session)?);
+//! assert!(!db.web_session_create(&session)?); // the id is taken: draw another
+//! assert_eq!(db.web_session_load(&session.id)?.unwrap().data, session.data);
+//! # Ok::<(), authdb::Error>(())
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+
+use crate::db::AuthDb;
+use crate::error::Result;
+use crate::model::{ParseIdError, Redacted, UserId};
+use crate::tables::web_sessions::{self, open_read};
+
+/// The largest `data` a web session may hold, in bytes.
+pub const MAX_WEB_SESSION_DATA_LEN: usize = 64 * 1024;
+
+/// How many expired web sessions [`AuthDb::web_session_delete_expired`] removes per write
+/// transaction when given a batch size of 0.
+pub const WEB_SESSION_PURGE_BATCH: usize = 1000;
+
+/// The 16-byte id of a web session: the value its cookie carries (tower-sessions' `Id`, as
+/// the little-endian bytes of its `i128`). A bearer secret: `Debug` hides it, and the store
+/// keeps only its SHA-256.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WebSessionId([u8; 16]);
+
+impl WebSessionId {
+    /// The id from its 16 bytes.
+    #[must_use]
+    pub fn from_bytes(b: [u8; 16]) -> Self {
+        Self(b)
+    }
+
+    /// The id's 16 bytes.
+    #[must_use]
+    pub fn to_bytes(&self) -> [u8; 16] {
+        self.0
+    }
+}
+
+impl fmt::Debug for WebSessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("WebSessionId").field(&Redacted).finish()
+    }
+}
+
+/// A public name for one web session: the SHA-256 of its id (what the file stores), as 64
+/// lowercase hex characters. It reveals nothing about the id, so it can be shown in a
+/// "your devices" page and sent back to sign that device out
+/// ([`AuthDb::web_session_delete_by_handle`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WebSessionHandle(pub(crate) [u8; 32]);
+
+impl WebSessionHandle {
+    /// The handle of the web session with this id.
+    #[must_use]
+    pub fn of(id: &WebSessionId) -> Self {
+        Self(web_sessions::id_hash(id))
+    }
+}
+
+impl fmt::Display for WebSessionHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::token::hex(&self.0))
+    }
+}
+
+impl fmt::Debug for WebSessionHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WebSessionHandle({self})")
+    }
+}
+
+impl FromStr for WebSessionHandle {
+    type Err = ParseIdError;
+
+    /// Parses 64 hex characters (either case).
+    fn from_str(s: &str) -> std::result::Result<Self, ParseIdError> {
+        fn val(c: u8) -> Option<u8> {
+            (c as char).to_digit(16).map(|d| d as u8)
+        }
+        let b = s.as_bytes();
+        if b.len() != 64 {
+            return Err(ParseIdError);
+        }
+        let mut out = [0u8; 32];
+        for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+            let [hi, lo] = pair else {
+                return Err(ParseIdError);
+            };
+            *o = (val(*hi).ok_or(ParseIdError)? << 4) | val(*lo).ok_or(ParseIdError)?;
+        }
+        Ok(Self(out))
+    }
+}
+
+/// One web session: what [`AuthDb::web_session_create`] and
+/// [`AuthDb::web_session_save`] store and [`AuthDb::web_session_load`] returns. `Debug`
+/// hides the id and shows only the length of `data`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebSession {
+    /// The id (the cookie value). Only its SHA-256 is stored.
+    pub id: WebSessionId,
+    /// The user this session signs in, if any: it fills the by-user index.
+    pub user_id: Option<UserId>,
+    /// When it expires (valid up to and including this instant). A time already past is
+    /// allowed: the record then reads as expired.
+    pub expires: DateTime<Utc>,
+    /// The session data, in the caller's own self-describing encoding, at most
+    /// [`MAX_WEB_SESSION_DATA_LEN`] bytes.
+    pub data: Vec<u8>,
+}
+
+impl fmt::Debug for WebSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSession")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("expires", &self.expires)
+            .field("data_len", &self.data.len())
+            .finish()
+    }
+}
+
+/// A web session as listed by [`AuthDb::web_session_list_for_user`]: no id, no data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebSessionInfo {
+    /// Its public handle (pass it to [`AuthDb::web_session_delete_by_handle`]).
+    pub handle: WebSessionHandle,
+    /// The user it signs in.
+    pub user_id: Option<UserId>,
+    /// When it expires.
+    pub expires: DateTime<Utc>,
+    /// When it was first stored.
+    pub created_at: DateTime<Utc>,
+    /// When it was last saved.
+    pub updated_at: DateTime<Utc>,
+    /// How many bytes of data it holds.
+    pub data_len: usize,
+}
+
+impl AuthDb {
+    /// Stores a new web session, unless a record with the same id exists (live or expired):
+    /// then it returns `false` and writes nothing, and the caller draws a new id
+    /// (tower-sessions' `create` contract: a collision must never merge two sessions).
+    #[cfg_attr(
+        feature = "tracing",
+        tracing::instrument(level = "debug", skip_all, ret, err(level = "debug"))
+    )]
+    pub fn web_session_create(&self, session: &WebSession) -> Result<bool> {
+        let s = session.clone();
+        self.submit(move |tx| tx.web_session_create(&s))
+    }
+
+    /// Stores the web session, creating it or replacing the record with its id (data, expiry
+    /// and user; the by-user and expiry entries move with it). `created_at` is kept.
+    #[cfg_attr(
+        feature = "tracing",
+        tracing::instrument(level = "debug", skip_all, err(level = "debug"))
+    )]
+    pub fn web_session_save(&self, session: &WebSession) -> Result<()> {
+        let s = session.clone();
+        self.submit(move |tx| tx.web_session_save(&s))
+    }
+
+    /// The live web session with this id, or `None` (unknown or expired; an expired record is
+    /// left for [`web_session_delete_expired`](Self::web_session_delete_expired)). Reads a
+    /// snapshot: never waits for writers.
+    #[cfg_attr(
+        feature = "tracing",
+        tracing::instrument(level = "debug", skip_all, err(level = "debug"))
+    )]
+    pub fn web_session_load(&self, id: &WebSessionId) -> Result<Option<WebSession>> {
+        let rtx = self.read()?;
+        web_sessions::load(&open_read(&rtx)?, id, self.cfg().now_micros())
+    }
+
+    /// Deletes the web session with this id; returns whether there was one.
+    #[cfg_attr(
+        feature = "tracing",
+        tracing::instrument(level = "debug", skip_all, ret, err(level = "debug"))
+    )]
+    pub fn web_session_delete(&self, id: &WebSessionId) -> Result<bool> {
+        let id = *id;
+        self.submit(move |tx| tx.web_session_delete(&id))
+    }
+
+    /// Deletes every web session expired at the start of the call, walking the expiry index
+    /// in write transactions of at most `batch` records each (0 means
+    /// [`WEB_SESSION_PURGE_BATCH`]), so other writers wait at most one batch. Returns how many
+    /// were deleted. The cost grows with the number of expired records, never with the size
+    /// of the table.
+    #[cfg_attr(
+        feature = "tracing",
+        tracing::instrument(level = "debug", skip_all, fields(batch), ret, err(level = "debug"))
+    )]
+    pub fn web_session_delete_expired(&self, batch: usize) -> Result<u64> {
+        let batch = if batch == 0 {
+            WEB_SESSION_PURGE_BATCH
+        } else {
+            batch
+        };
+        #[cfg(feature = "tracing")]
+        tracing::Span::current().record("batch", batch);
+        let now = self.cfg().now_micros();
+        let mut removed = 0;
+        loop {
+            let (walked, n) = self.submit(move |tx| tx.purge_web_sessions(now, batch))?;
+            removed += n;
+            if walked < batch {
+                return Ok(removed);
+            }
+        }
+    }
+
+    /// The user's live web sessions, oldest first, without ids or data. Reads a snapshot.
+    #[cfg_attr(
+        feature = "tracing",
+        tracing::instrument(level = "debug", skip_all, fields(user_id = %user_id), err(level = "debug"))
+    )]
+    pub fn web_session_list_for_user(&self, user_id: &UserId) -> Result<Vec<WebSessionInfo>> {
+        let rtx = self.read()?;
+        web_sessions::list(&open_read(&rtx)?, user_id, self.cfg().now_micros())
+    }
+
+    /// Deletes every web session of the user ("sign out everywhere" for a tower-sessions
+    /// app); returns how many. It does not touch database sessions or the security stamp:
+    /// combine it with [`delete_sessions`](crate::SessionStore::delete_sessions) in one
+    /// [`write`](AuthDb::write) for both.
+    #[cfg_attr(
+        feature = "tracing",
+        tracing::instrument(level = "debug", skip_all, fields(user_id = %user_id), ret, err(level = "debug"))
+    )]
+    pub fn web_session_delete_for_user(&self, user_id: &UserId) -> Result<u64> {
+        let uid = *user_id;
+        self.submit(move |tx| tx.web_session_delete_for_user(&uid))
+    }
+
+    /// Deletes the user's web session with this handle ("sign out that device"); returns
+    /// whether it existed. A web session of another user is left alone.
+    #[cfg_attr(
+        feature = "tracing",
+        tracing::instrument(level = "debug", skip_all, fields(user_id = %user_id), ret, err(level = "debug"))
+    )]
+    pub fn web_session_delete_by_handle(
+        &self,
+        user_id: &UserId,
+        handle: &WebSessionHandle,
+    ) -> Result<bool> {
+        let (uid, h) = (*user_id, *handle);
+        self.submit(move |tx| tx.web_session_delete_by_handle(&uid, &h))
+    }
+}
