@@ -3,18 +3,22 @@
 //!
 //! `fuzz/src/faults.rs` is included by path: the same failing storage backend and the same
 //! "every crash image holds exactly the acknowledged operations" check as the `faults` target,
-//! over the reference model of `tests/model/`. A crash found by `cargo fuzz` becomes a test
-//! here: `cargo fuzz fmt <target> <artifact>` prints the case as Rust.
+//! over the reference model and driver of `tests/model/`. A crash found by `cargo fuzz` becomes
+//! a test here: `cargo fuzz fmt <target> <artifact>` prints the case as Rust.
+
+// tests/model/ops.rs derives `arbitrary::Arbitrary` under `cfg(fuzzing)`, which only the fuzz
+// crate sets (fuzz/build.rs); here that cfg name is unknown to cargo's check-cfg.
 
 mod common;
-// Shared with the model-based test; this file uses the operations, not the driver.
+// Shared with the model-based test; the fault harness drives it.
 #[allow(unused_imports)]
 mod model;
 
 #[path = "../fuzz/src/faults.rs"]
 mod faults;
 
-use authdb::{Adapter, AuthDb};
+use authdb::AuthDb;
+use authdb::prelude::*;
 use faults::{Disk, Ending, FailMode, Plan};
 use model::ops::Case;
 use model::{Change, Op};
@@ -49,7 +53,9 @@ fn create_user(email: u8) -> Op {
     Op::CreateUser {
         email: Some(email),
         name: None,
+        image: None,
         verified: None,
+        extra: 0,
     }
 }
 
@@ -60,6 +66,7 @@ fn set_email(user: u8, email: u8) -> Op {
         name: Change::Keep,
         image: Change::Keep,
         verified: Change::Keep,
+        extra: Change::Keep,
     }
 }
 
@@ -120,6 +127,69 @@ fn crash_between_the_commits_of_one_operation() {
     assert!(sweep(&case) > 0, "the fault never hit an operation");
 }
 
+/// The Auth.js operations under faults: a caller-chosen session (whose access token the
+/// harness must derive when its creation is in doubt), an expiry written exactly, a
+/// verification token meeting a v3 link, an authenticator counter, a patch that replaces the
+/// security stamp, and the cascade of `delete_user` to authenticators.
+#[test]
+fn crash_anywhere_in_authjs_flows() {
+    let case = Case {
+        settings: 0,
+        ops: vec![
+            create_user(0),
+            Op::CreateSessionWith {
+                user: 0,
+                token: 2,
+                expires: 5,
+            },
+            Op::SetSessionExpiry {
+                session: 0,
+                expires: 4,
+            },
+            Op::CreateVerificationToken {
+                identifier: 0,
+                hash: 1,
+                expires: 4,
+            },
+            Op::CreateAuthenticator {
+                user: 0,
+                credential: 0,
+                account: 0,
+                key: 0,
+                counter: 1,
+                device: 0,
+                backed_up: true,
+                transports: None,
+            },
+            Op::Txn {
+                ops: vec![
+                    Op::UpdateAuthenticatorCounter {
+                        credential: 0,
+                        counter: 3,
+                    },
+                    Op::PatchUser {
+                        user: 0,
+                        email: Change::Set(2),
+                        name: Change::Keep,
+                        image: Change::Keep,
+                        verified: Change::Keep,
+                        extra: Some(1),
+                    },
+                ],
+                commit: true,
+            },
+            Op::UseVerification {
+                identifier: 1,
+                token: 1,
+                secret: 1,
+            },
+            Op::DeleteSessionReturning { session: 0 },
+            Op::DeleteUser { user: 0 },
+        ],
+    };
+    assert!(sweep(&case) > 0, "the fault never hit an operation");
+}
+
 /// Found by the `faults` target (a harness bug, fixed): a transaction that moves the clock is
 /// in doubt when its commit fails; the clock moved either way, so a verification request that
 /// expired meanwhile must be gone from every candidate state too. Minimized from
@@ -133,7 +203,9 @@ fn clock_moves_inside_a_transaction_in_doubt() {
             Op::CreateUser {
                 email: None,
                 name: None,
+                image: None,
                 verified: None,
+                extra: 0,
             },
             Op::SetPassword {
                 user: 81,

@@ -2,12 +2,15 @@
 //! (`ops.dict`). Run from `fuzz/`: `cargo run --example seeds`. The output is committed; run
 //! this again after changing `src/seeds.rs` or the input format.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use authdb::{Adapter, AuthDb, EmailProvider, EncryptionKey, NewAccount, NewUser};
+use authdb::prelude::*;
+use authdb::{AuthDb, EmailProvider, EncryptionKey, NewAccount, NewAuthenticator, NewUser};
 use authdb_fuzz::faults::Disk;
-use authdb_fuzz::input::{FChange, FuzzCase, FuzzOp};
+use authdb_fuzz::input::{encode, rust};
+use authdb_fuzz::model::Op;
 use authdb_fuzz::seeds;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -35,12 +38,15 @@ fn record_seeds() -> Vec<(String, Vec<u8>)> {
             .encryption_key(EncryptionKey::from_bytes([7; 32]))
             .open_backend(disk.clone())
             .expect("open");
+        let mut extra = authdb::Extra::new();
+        extra.insert("role".into(), "admin".into());
         let user = db
             .create_user(&NewUser {
                 name: Some("Ada".into()),
                 email: Some(" Ada@Example.COM".into()),
                 image: Some("https://img.example/1.png".into()),
                 email_verified: Some(chrono::DateTime::UNIX_EPOCH),
+                extra: extra.clone(),
             })
             .expect("create_user");
         db.create_user(&NewUser::default()).expect("create_user");
@@ -53,6 +59,11 @@ fn record_seeds() -> Vec<(String, Vec<u8>)> {
                 refresh_token: Some("refresh-1".into()),
                 access_token: Some("access-1".into()),
                 access_token_expires: Some(chrono::DateTime::UNIX_EPOCH),
+                token_type: Some("bearer".into()),
+                scope: Some("read:user".into()),
+                id_token: Some("eyJ.id.sig".into()),
+                session_state: Some("state".into()),
+                extra,
             },
         )
         .expect("link_account");
@@ -62,15 +73,25 @@ fn record_seeds() -> Vec<(String, Vec<u8>)> {
                 provider_type: "oidc".into(),
                 provider_id: "google".into(),
                 provider_account_id: "5678".into(),
-                refresh_token: None,
-                access_token: None,
-                access_token_expires: None,
+                ..NewAccount::default()
             },
         )
         .expect("link_account");
-        db.create_session(&user.id).expect("create_session");
+        db.create_authenticator(&NewAuthenticator {
+            credential_id: "cred-A".into(),
+            user_id: user.id,
+            provider_account_id: "5678".into(),
+            credential_public_key: "pQECAyYgASFYIBx".into(),
+            counter: 7,
+            credential_device_type: "multiDevice".into(),
+            credential_backed_up: true,
+            transports: Some("internal,hybrid".into()),
+        })
+        .expect("create_authenticator");
         db.set_password(&user.id, "correct horse")
             .expect("set_password");
+        // After the password: a password change ends the user's sessions.
+        db.create_session(&user.id).expect("create_session");
         let provider = EmailProvider::new("email", |_| Ok(()));
         db.create_verification_request("ada@example.com", "https://x", "t1", "s", &provider)
             .expect("create_verification_request");
@@ -105,11 +126,33 @@ fn record_seeds() -> Vec<(String, Vec<u8>)> {
             .map(|e| e.expect("entry").1.value().to_vec())
             .collect()
     };
+    // Session records are the entries of `sessions:v2` whose key starts with `r`.
+    let sessions = {
+        let t = rtx
+            .open_table(TableDefinition::<&[u8], &[u8]>::new("sessions:v2"))
+            .expect("open table");
+        t.iter()
+            .expect("iter")
+            .map(|e| e.expect("entry"))
+            .filter(|(k, _)| k.value().first() == Some(&b'r'))
+            .map(|(_, v)| v.value().to_vec())
+            .collect()
+    };
+    let by_str = |name: &'static str| -> Vec<Vec<u8>> {
+        let t = rtx
+            .open_table(TableDefinition::<&str, &[u8]>::new(name))
+            .expect("open table");
+        t.iter()
+            .expect("iter")
+            .map(|e| e.expect("entry").1.value().to_vec())
+            .collect()
+    };
     dump(0, "user", id16("users"));
     dump(1, "account", id16("accounts"));
-    dump(2, "session", hash32("sessions"));
+    dump(2, "session", sessions);
     dump(3, "verification", hash32("verification_requests"));
     dump(4, "credential", id16("credentials"));
+    dump(5, "authenticator", by_str("authenticators"));
     out
 }
 
@@ -129,130 +172,58 @@ fn decode_seeds() -> Vec<(String, Vec<u8>)> {
     .iter()
     .enumerate()
     {
-        out.push((format!("id-{i}"), text(5, s)));
+        out.push((format!("id-{i}"), text(6, s)));
     }
     for (i, s) in [
         " Ada@Example.COM\t",
         "İSTANBUL@ÖRNEK.TR",
         "ΟΔΥΣΣΕΥΣ@x.gr",
         "\u{3000}a@x\u{85}",
+        "\u{FF21}\u{FF20}\u{212A}.io",
+        "a\u{200B}@x.io",
     ]
     .iter()
     .enumerate()
     {
-        out.push((format!("email-{i}"), text(6, s)));
+        out.push((format!("email-{i}"), text(7, s)));
     }
     out
 }
 
-/// Dictionary entries: the tag bytes of every operation, and whole common operations.
+/// Dictionary entries: the tag bytes of every operation, and one whole operation of each
+/// kind (the first of its kind in the seeds, where every kind appears).
 fn dictionary() -> String {
     let mut d = String::from(
         "# authdb fuzz dictionary (written by `cargo run --example seeds`): the encoded tag of\n\
-         # every operation and a few whole operations, for the `ops` and `faults` targets.\n",
+         # every operation and one whole operation of each kind, for the `ops` and `faults`\n\
+         # targets.\n",
     );
-    let sample = [
-        FuzzOp::CreateUser {
-            email: Some(0),
-            name: None,
-            verified: None,
-        },
-        FuzzOp::GetUser { user: 0 },
-        FuzzOp::GetUserByEmail { email: 1 },
-        FuzzOp::GetUserByAccount {
-            provider: 0,
-            account: 0,
-        },
-        FuzzOp::GetUserByCredentials {
-            email: 0,
-            password: 0,
-        },
-        FuzzOp::UpdateUser {
-            user: 0,
-            email: FChange::Set(3),
-            name: FChange::Keep,
-            image: FChange::Keep,
-            verified: FChange::Keep,
-        },
-        FuzzOp::DeleteUser { user: 0 },
-        FuzzOp::SetPassword {
-            user: 0,
-            password: 0,
-        },
-        FuzzOp::LinkAccount {
-            user: 0,
-            provider: 0,
-            account: 0,
-            provider_type: 0,
-            refresh: Some(0),
-            access: Some(0),
-            expires: None,
-        },
-        FuzzOp::UnlinkAccount {
-            user: 0,
-            provider: 0,
-            account: 0,
-        },
-        FuzzOp::CreateSession { user: 0 },
-        FuzzOp::GetSession { session: 0 },
-        FuzzOp::UpdateSession {
-            session: 0,
-            force: false,
-            stale: false,
-        },
-        FuzzOp::DeleteSession { session: 0 },
-        FuzzOp::ListSessions { user: 0 },
-        FuzzOp::DeleteSessions { user: 0 },
-        FuzzOp::DeleteSessionById {
-            user: 0,
-            session: 0,
-        },
-        FuzzOp::CreateVerification {
-            identifier: 0,
-            token: 0,
-            secret: 0,
-            send_ok: true,
-            max_age: 0,
-        },
-        FuzzOp::GetVerification {
-            identifier: 1,
-            token: 1,
-            secret: 1,
-        },
-        FuzzOp::DeleteVerification {
-            identifier: 0,
-            token: 0,
-            secret: 0,
-        },
-        FuzzOp::UseVerification {
-            identifier: 0,
-            token: 0,
-            secret: 0,
-        },
-        FuzzOp::Advance { step: 4 },
-        FuzzOp::Purge,
-        FuzzOp::Txn {
-            len: 3,
-            commit: true,
-        },
-        FuzzOp::Reopen,
-    ];
-    for op in sample {
-        let bytes = FuzzCase {
-            settings: 0,
-            ops: vec![op],
+    let mut first: BTreeMap<Vec<u8>, (String, Vec<u8>)> = BTreeMap::new();
+    let mut todo: Vec<Op> = seeds::ops_seeds()
+        .into_iter()
+        .flat_map(|c| c.0.ops)
+        .collect();
+    todo.reverse();
+    while let Some(op) = todo.pop() {
+        if let Op::Txn { ops, .. } = &op {
+            todo.extend(ops.iter().rev().cloned());
         }
-        .encode();
-        let name = format!("{op:?}");
-        let name: String = name.chars().take_while(|c| c.is_alphanumeric()).collect();
-        let esc = |b: &[u8]| {
-            b.iter().fold(String::new(), |mut s, x| {
-                let _ = write!(s, "\\x{x:02x}");
-                s
-            })
-        };
-        let _ = writeln!(d, "tag_{name}=\"{}\"", esc(&bytes[1..5]));
-        let _ = writeln!(d, "op_{name}=\"{}\"", esc(&bytes[1..]));
+        let bytes = encode(&op);
+        let name: String = rust(&op)["Op::".len()..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric())
+            .collect();
+        first.entry(bytes[..4].to_vec()).or_insert((name, bytes));
+    }
+    let esc = |b: &[u8]| {
+        b.iter().fold(String::new(), |mut s, x| {
+            let _ = write!(s, "\\x{x:02x}");
+            s
+        })
+    };
+    for (tag, (name, bytes)) in first {
+        let _ = writeln!(d, "tag_{name}=\"{}\"", esc(&tag));
+        let _ = writeln!(d, "op_{name}=\"{}\"", esc(&bytes));
     }
     d
 }

@@ -3,14 +3,14 @@
 //! `-malloc_limit_mb`, see README.md).
 //!
 //! The first byte picks the decoder:
-//! - 0..=4: the record decoders of `users`, `accounts`, `sessions`, `verification_requests`,
-//!   `credentials` (`authdb::fuzzing::decode_record`);
-//! - 5: the id parsers (`UserId`, `AccountId`, `SessionId`, `VerificationRequestId` from
+//! - 0..=5: the record decoders of `users`, `accounts`, `sessions`, `verification_requests`,
+//!   `credentials`, `authenticators` (`authdb::fuzzing::decode_record`);
+//! - 6: the id parsers (`UserId`, `AccountId`, `SessionId`, `VerificationRequestId` from
 //!   strings, as they arrive in URLs and forms): a parsed id must print and parse back to
 //!   itself;
-//! - 6: `normalize_email`, the key of the email index: it must be idempotent, or a stored key
+//! - 7: `normalize_email`, the key of the email index: it must be idempotent, or a stored key
 //!   would not be found again;
-//! - 7: a whole database file, opened with `verify_on_open` (the default): a damaged file
+//! - 8: a whole database file, opened with `verify_on_open` (the default): a damaged file
 //!   must be refused or, if it opens, checked, never trusted into a panic.
 
 #![no_main]
@@ -48,18 +48,18 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, body)) = data.split_first() else {
         return;
     };
-    match which % 8 {
-        table @ 0..=4 => {
+    match which % 9 {
+        table @ 0..=5 => {
             let _ = authdb::fuzzing::decode_record(table, body);
         }
-        5 => {
+        6 => {
             let s = String::from_utf8_lossy(body);
             round_trip::<UserId>(&s);
             round_trip::<AccountId>(&s);
             round_trip::<SessionId>(&s);
             round_trip::<VerificationRequestId>(&s);
         }
-        6 => {
+        7 => {
             let s = String::from_utf8_lossy(body);
             let key = authdb::normalize_email(&s);
             assert_eq!(

@@ -8,5 +8,5 @@ use authdb_fuzz::input::FaultInput;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: FaultInput| {
-    authdb_fuzz::faults::run(&input.case.to_case(), input.plan);
+    authdb_fuzz::faults::run(&input.case.0, input.plan);
 });

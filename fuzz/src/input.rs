@@ -1,287 +1,28 @@
-//! The fuzz input: a derived `Arbitrary` sequence of operations mapped onto the model's
-//! [`Op`](crate::model::Op), and a fault plan.
+//! The fuzz inputs: the model's own operation language (`../tests/model/ops.rs`, whose types
+//! derive `Arbitrary` here), a case wrapper and a fault plan.
 //!
-//! Transactions are flattened (`Txn { len, commit }` takes the next `len % 8` operations), so
-//! that every input byte string is a valid sequence and mutations stay local. The inverse,
-//! [`encode`], builds seed inputs; [`crate::input`]'s round-trip test keeps it honest.
+//! [`FuzzCase`] reads the settings byte, then operations until the input ends (at most
+//! [`MAX_OPS`]), so that every byte string is a valid case and mutations stay local. A `Txn`
+//! carries its operations inline (derived: a continue byte before each).
+//!
+//! Nothing here restates an operation: [`encode`] (the inverse of `Arbitrary`, for seed
+//! inputs) and [`render`] (a case as Rust source, for `cargo fuzz fmt` and regression tests)
+//! walk the derived `Serialize` of the same types.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use arbitrary::{Arbitrary, Unstructured};
+use serde::ser::{self, Serialize};
 
 use crate::faults::{FailMode, Plan};
 use crate::model::{Case, Change, Op};
 
-/// The most top-level operations one input runs (transactions count once per operation
-/// inside), so that one execution stays fast.
+/// The most top-level operations one input runs, so that one execution stays fast.
 pub const MAX_OPS: usize = 64;
 
-/// The longest transaction.
-pub const MAX_TXN: u8 = 8;
-
-/// `update_user`'s per-field change.
-#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FChange {
-    Keep,
-    Clear,
-    Set(u8),
-}
-
-/// One operation; the fields are those of [`Op`] (resolved modulo the model's domains).
-#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FuzzOp {
-    CreateUser {
-        email: Option<u8>,
-        name: Option<u8>,
-        verified: Option<u8>,
-    },
-    GetUser {
-        user: u8,
-    },
-    GetUserByEmail {
-        email: u8,
-    },
-    GetUserByAccount {
-        provider: u8,
-        account: u8,
-    },
-    GetUserByCredentials {
-        email: u8,
-        password: u8,
-    },
-    UpdateUser {
-        user: u8,
-        email: FChange,
-        name: FChange,
-        image: FChange,
-        verified: FChange,
-    },
-    DeleteUser {
-        user: u8,
-    },
-    SetPassword {
-        user: u8,
-        password: u8,
-    },
-    LinkAccount {
-        user: u8,
-        provider: u8,
-        account: u8,
-        provider_type: u8,
-        refresh: Option<u8>,
-        access: Option<u8>,
-        expires: Option<u8>,
-    },
-    UnlinkAccount {
-        user: u8,
-        provider: u8,
-        account: u8,
-    },
-    CreateSession {
-        user: u8,
-    },
-    GetSession {
-        session: u8,
-    },
-    UpdateSession {
-        session: u8,
-        force: bool,
-        stale: bool,
-    },
-    DeleteSession {
-        session: u8,
-    },
-    ListSessions {
-        user: u8,
-    },
-    DeleteSessions {
-        user: u8,
-    },
-    DeleteSessionById {
-        user: u8,
-        session: u8,
-    },
-    CreateVerification {
-        identifier: u8,
-        token: u8,
-        secret: u8,
-        send_ok: bool,
-        max_age: u8,
-    },
-    GetVerification {
-        identifier: u8,
-        token: u8,
-        secret: u8,
-    },
-    DeleteVerification {
-        identifier: u8,
-        token: u8,
-        secret: u8,
-    },
-    UseVerification {
-        identifier: u8,
-        token: u8,
-        secret: u8,
-    },
-    Advance {
-        step: u8,
-    },
-    Purge,
-    /// The next `len % MAX_TXN` operations run in one write transaction.
-    Txn {
-        len: u8,
-        commit: bool,
-    },
-    Reopen,
-}
-
-/// The number of [`FuzzOp`] variants (for [`encode`]).
-const FUZZ_OP_VARIANTS: u64 = 25;
-
-impl From<FChange> for Change {
-    fn from(c: FChange) -> Self {
-        match c {
-            FChange::Keep => Change::Keep,
-            FChange::Clear => Change::Clear,
-            FChange::Set(i) => Change::Set(i),
-        }
-    }
-}
-
-impl FuzzOp {
-    /// The model operation (`Txn` becomes an empty transaction; [`to_case`] fills it).
-    fn to_op(self) -> Op {
-        match self {
-            FuzzOp::CreateUser {
-                email,
-                name,
-                verified,
-            } => Op::CreateUser {
-                email,
-                name,
-                verified,
-            },
-            FuzzOp::GetUser { user } => Op::GetUser { user },
-            FuzzOp::GetUserByEmail { email } => Op::GetUserByEmail { email },
-            FuzzOp::GetUserByAccount { provider, account } => {
-                Op::GetUserByAccount { provider, account }
-            }
-            FuzzOp::GetUserByCredentials { email, password } => {
-                Op::GetUserByCredentials { email, password }
-            }
-            FuzzOp::UpdateUser {
-                user,
-                email,
-                name,
-                image,
-                verified,
-            } => Op::UpdateUser {
-                user,
-                email: email.into(),
-                name: name.into(),
-                image: image.into(),
-                verified: verified.into(),
-            },
-            FuzzOp::DeleteUser { user } => Op::DeleteUser { user },
-            FuzzOp::SetPassword { user, password } => Op::SetPassword { user, password },
-            FuzzOp::LinkAccount {
-                user,
-                provider,
-                account,
-                provider_type,
-                refresh,
-                access,
-                expires,
-            } => Op::LinkAccount {
-                user,
-                provider,
-                account,
-                provider_type,
-                refresh,
-                access,
-                expires,
-            },
-            FuzzOp::UnlinkAccount {
-                user,
-                provider,
-                account,
-            } => Op::UnlinkAccount {
-                user,
-                provider,
-                account,
-            },
-            FuzzOp::CreateSession { user } => Op::CreateSession { user },
-            FuzzOp::GetSession { session } => Op::GetSession { session },
-            FuzzOp::UpdateSession {
-                session,
-                force,
-                stale,
-            } => Op::UpdateSession {
-                session,
-                force,
-                stale,
-            },
-            FuzzOp::DeleteSession { session } => Op::DeleteSession { session },
-            FuzzOp::ListSessions { user } => Op::ListSessions { user },
-            FuzzOp::DeleteSessions { user } => Op::DeleteSessions { user },
-            FuzzOp::DeleteSessionById { user, session } => Op::DeleteSessionById { user, session },
-            FuzzOp::CreateVerification {
-                identifier,
-                token,
-                secret,
-                send_ok,
-                max_age,
-            } => Op::CreateVerification {
-                identifier,
-                token,
-                secret,
-                send_ok,
-                max_age,
-            },
-            FuzzOp::GetVerification {
-                identifier,
-                token,
-                secret,
-            } => Op::GetVerification {
-                identifier,
-                token,
-                secret,
-            },
-            FuzzOp::DeleteVerification {
-                identifier,
-                token,
-                secret,
-            } => Op::DeleteVerification {
-                identifier,
-                token,
-                secret,
-            },
-            FuzzOp::UseVerification {
-                identifier,
-                token,
-                secret,
-            } => Op::UseVerification {
-                identifier,
-                token,
-                secret,
-            },
-            FuzzOp::Advance { step } => Op::Advance { step },
-            FuzzOp::Purge => Op::Purge,
-            FuzzOp::Txn { commit, .. } => Op::Txn {
-                ops: Vec::new(),
-                commit,
-            },
-            FuzzOp::Reopen => Op::Reopen,
-        }
-    }
-}
-
-/// An `ops` input: session settings and a flat operation sequence.
+/// An `ops` input: session settings and an operation sequence.
 #[derive(Clone, PartialEq, Eq)]
-pub struct FuzzCase {
-    pub settings: u8,
-    pub ops: Vec<FuzzOp>,
-}
+pub struct FuzzCase(pub Case);
 
 impl<'a> Arbitrary<'a> for FuzzCase {
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
@@ -290,224 +31,25 @@ impl<'a> Arbitrary<'a> for FuzzCase {
         while !u.is_empty() && ops.len() < MAX_OPS {
             ops.push(u.arbitrary()?);
         }
-        Ok(Self { settings, ops })
+        Ok(Self(Case { settings, ops }))
     }
 }
 
 impl FuzzCase {
-    /// The model's case: each `Txn { len, commit }` takes the next `len % MAX_TXN` operations
-    /// (a `Txn` among them stays an empty transaction, which the driver skips).
-    pub fn to_case(&self) -> Case {
-        let mut ops = Vec::new();
-        let mut i = 0;
-        while let Some(&op) = self.ops.get(i) {
-            i += 1;
-            let mut op_ = op.to_op();
-            if let (FuzzOp::Txn { len, .. }, Op::Txn { ops: inner, .. }) = (op, &mut op_) {
-                let end = (i + usize::from(len % MAX_TXN)).min(self.ops.len());
-                inner.extend(self.ops[i..end].iter().map(|o| o.to_op()));
-                i = end;
-            }
-            ops.push(op_);
-        }
-        Case {
-            settings: self.settings,
-            ops,
-        }
-    }
-
-    /// The input bytes that decode to this case (the inverse of `Arbitrary`, for seeds).
+    /// The input bytes that decode to this case.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![self.settings];
-        for op in &self.ops {
-            encode_op(*op, &mut out);
+        let mut out = vec![self.0.settings];
+        for op in &self.0.ops {
+            out.extend(encode(op));
         }
         out
     }
 }
 
-/// The tag bytes of variant `i` of `n` as `#[derive(Arbitrary)]` reads them: a little-endian
-/// `u32` that it maps to `(tag * n) >> 32`.
-fn tag(i: u64, n: u64, out: &mut Vec<u8>) {
-    let t = u32::try_from((i << 32).div_ceil(n)).expect("variant index in range");
-    out.extend_from_slice(&t.to_le_bytes());
-}
-
-fn opt(v: Option<u8>, out: &mut Vec<u8>) {
-    match v {
-        None => out.push(0),
-        Some(x) => out.extend_from_slice(&[1, x]),
-    }
-}
-
-fn change(c: FChange, out: &mut Vec<u8>) {
-    match c {
-        FChange::Keep => tag(0, 3, out),
-        FChange::Clear => tag(1, 3, out),
-        FChange::Set(x) => {
-            tag(2, 3, out);
-            out.push(x);
-        }
-    }
-}
-
-fn encode_op(op: FuzzOp, out: &mut Vec<u8>) {
-    let n = FUZZ_OP_VARIANTS;
-    match op {
-        FuzzOp::CreateUser {
-            email,
-            name,
-            verified,
-        } => {
-            tag(0, n, out);
-            opt(email, out);
-            opt(name, out);
-            opt(verified, out);
-        }
-        FuzzOp::GetUser { user } => {
-            tag(1, n, out);
-            out.push(user);
-        }
-        FuzzOp::GetUserByEmail { email } => {
-            tag(2, n, out);
-            out.push(email);
-        }
-        FuzzOp::GetUserByAccount { provider, account } => {
-            tag(3, n, out);
-            out.extend_from_slice(&[provider, account]);
-        }
-        FuzzOp::GetUserByCredentials { email, password } => {
-            tag(4, n, out);
-            out.extend_from_slice(&[email, password]);
-        }
-        FuzzOp::UpdateUser {
-            user,
-            email,
-            name,
-            image,
-            verified,
-        } => {
-            tag(5, n, out);
-            out.push(user);
-            for c in [email, name, image, verified] {
-                change(c, out);
-            }
-        }
-        FuzzOp::DeleteUser { user } => {
-            tag(6, n, out);
-            out.push(user);
-        }
-        FuzzOp::SetPassword { user, password } => {
-            tag(7, n, out);
-            out.extend_from_slice(&[user, password]);
-        }
-        FuzzOp::LinkAccount {
-            user,
-            provider,
-            account,
-            provider_type,
-            refresh,
-            access,
-            expires,
-        } => {
-            tag(8, n, out);
-            out.extend_from_slice(&[user, provider, account, provider_type]);
-            opt(refresh, out);
-            opt(access, out);
-            opt(expires, out);
-        }
-        FuzzOp::UnlinkAccount {
-            user,
-            provider,
-            account,
-        } => {
-            tag(9, n, out);
-            out.extend_from_slice(&[user, provider, account]);
-        }
-        FuzzOp::CreateSession { user } => {
-            tag(10, n, out);
-            out.push(user);
-        }
-        FuzzOp::GetSession { session } => {
-            tag(11, n, out);
-            out.push(session);
-        }
-        FuzzOp::UpdateSession {
-            session,
-            force,
-            stale,
-        } => {
-            tag(12, n, out);
-            out.extend_from_slice(&[session, u8::from(force), u8::from(stale)]);
-        }
-        FuzzOp::DeleteSession { session } => {
-            tag(13, n, out);
-            out.push(session);
-        }
-        FuzzOp::ListSessions { user } => {
-            tag(14, n, out);
-            out.push(user);
-        }
-        FuzzOp::DeleteSessions { user } => {
-            tag(15, n, out);
-            out.push(user);
-        }
-        FuzzOp::DeleteSessionById { user, session } => {
-            tag(16, n, out);
-            out.extend_from_slice(&[user, session]);
-        }
-        FuzzOp::CreateVerification {
-            identifier,
-            token,
-            secret,
-            send_ok,
-            max_age,
-        } => {
-            tag(17, n, out);
-            out.extend_from_slice(&[identifier, token, secret, u8::from(send_ok), max_age]);
-        }
-        FuzzOp::GetVerification {
-            identifier,
-            token,
-            secret,
-        } => {
-            tag(18, n, out);
-            out.extend_from_slice(&[identifier, token, secret]);
-        }
-        FuzzOp::DeleteVerification {
-            identifier,
-            token,
-            secret,
-        } => {
-            tag(19, n, out);
-            out.extend_from_slice(&[identifier, token, secret]);
-        }
-        FuzzOp::UseVerification {
-            identifier,
-            token,
-            secret,
-        } => {
-            tag(20, n, out);
-            out.extend_from_slice(&[identifier, token, secret]);
-        }
-        FuzzOp::Advance { step } => {
-            tag(21, n, out);
-            out.push(step);
-        }
-        FuzzOp::Purge => tag(22, n, out),
-        FuzzOp::Txn { len, commit } => {
-            tag(23, n, out);
-            out.extend_from_slice(&[len, u8::from(commit)]);
-        }
-        FuzzOp::Reopen => tag(24, n, out),
-    }
-}
-
-/// Prints the case as the Rust expression of the model's `Case` (for `cargo fuzz fmt` and for
-/// turning a crash into a regression test).
+/// Prints the case as the Rust expression of the model's `Case`.
 impl fmt::Debug for FuzzCase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&render(&self.to_case()))
+        f.write_str(&render(&self.0))
     }
 }
 
@@ -515,44 +57,30 @@ impl fmt::Debug for FuzzCase {
 pub fn render(case: &Case) -> String {
     let mut s = format!("Case {{ settings: {}, ops: vec![\n", case.settings);
     for op in &case.ops {
-        s.push_str("    ");
-        s.push_str(&rust_op(op));
-        s.push_str(",\n");
+        let _ = writeln!(s, "    {},", rust(op));
     }
     s.push_str("] }");
     s
 }
 
-fn rust_op(op: &Op) -> String {
-    if let Op::Txn { ops, commit } = op {
-        let inner: Vec<String> = ops.iter().map(rust_op).collect();
-        return format!(
-            "Op::Txn {{ ops: vec![{}], commit: {commit} }}",
-            inner.join(", ")
-        );
-    }
-    // The derived Debug of an operation is Rust syntax once its variant and `Change`
-    // constructors are qualified.
-    let debug = format!("{op:?}");
-    let mut out = String::new();
-    let mut word = String::new();
-    for ch in debug.chars().chain(std::iter::once(' ')) {
-        if ch.is_alphanumeric() || ch == '_' {
-            word.push(ch);
-            continue;
-        }
-        if !word.is_empty() {
-            if matches!(word.as_str(), "Keep" | "Clear" | "Set") {
-                out.push_str("Change::");
-            } else if out.is_empty() {
-                out.push_str("Op::");
-            }
-            out.push_str(&word);
-            word.clear();
-        }
-        out.push(ch);
-    }
-    out.trim_end().to_owned()
+/// One value of the operation language as Rust source (`Op::Advance { step: 4 }`).
+///
+/// # Panics
+/// For a value outside the operation language (a string, a map...).
+pub fn rust<T: Serialize>(v: &T) -> String {
+    let mut r = Render::default();
+    v.serialize(&mut r).expect("operations render");
+    r.out
+}
+
+/// The bytes from which `T::arbitrary` makes `v`.
+///
+/// # Panics
+/// For a value outside the operation language (a string, a map...).
+pub fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    let mut b = Bytes(Vec::new());
+    v.serialize(&mut b).expect("operations encode");
+    b.0
 }
 
 /// A `faults` input: the plan, then the operations.
@@ -604,7 +132,407 @@ impl FaultInput {
 
 impl fmt::Debug for FaultInput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}\n{}", self.plan, render(&self.case.to_case()))
+        write!(f, "{:?}\n{}", self.plan, render(&self.case.0))
+    }
+}
+
+// ---- walking the derived `Serialize` ---------------------------------------------------------
+
+/// How many variants the enum `name` has: the derived `Arbitrary` maps its tag onto that
+/// many. Found by decoding the largest tag (the last variant) and asking for its index.
+fn variant_count(name: &str) -> u64 {
+    fn count<T: for<'a> Arbitrary<'a> + Serialize>() -> u64 {
+        let last = T::arbitrary(&mut Unstructured::new(&[0xff; 4])).expect("decodes");
+        let mut r = Render::default();
+        last.serialize(&mut r).expect("renders");
+        u64::from(r.first_variant.expect("an enum")) + 1
+    }
+    match name {
+        "Op" => count::<Op>(),
+        "Change" => count::<Change>(),
+        other => panic!("no variant count for enum {other}"),
+    }
+}
+
+/// The tag bytes of variant `i` of `n` as `#[derive(Arbitrary)]` reads them: a little-endian
+/// `u32` that it maps to `(tag * n) >> 32`.
+fn tag(i: u32, name: &str, out: &mut Vec<u8>) {
+    let n = variant_count(name);
+    let t = u32::try_from((u64::from(i) << 32).div_ceil(n)).expect("variant index in range");
+    out.extend_from_slice(&t.to_le_bytes());
+}
+
+#[derive(Debug)]
+struct Unsupported(String);
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unsupported {}
+
+impl ser::Error for Unsupported {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        Unsupported(msg.to_string())
+    }
+}
+
+/// The serde data-model parts the operation language does not use.
+macro_rules! unsupported {
+    ($($method:ident($($arg:ty),*) -> $ret:ty;)*) => {$(
+        fn $method(self, $(_: $arg),*) -> Result<$ret, Unsupported> {
+            Err(Unsupported(concat!("not in the operation language: ", stringify!($method)).into()))
+        }
+    )*};
+}
+
+/// Writes the bytes `Arbitrary` reads: integers little-endian, `bool` and the `Option` flag as
+/// one byte, enum tags as above, a `Vec` as a 1 byte before each element and a 0 after.
+struct Bytes(Vec<u8>);
+
+impl<'s> ser::Serializer for &'s mut Bytes {
+    type Ok = ();
+    type Error = Unsupported;
+    type SerializeSeq = &'s mut Bytes;
+    type SerializeTuple = ser::Impossible<(), Unsupported>;
+    type SerializeTupleStruct = ser::Impossible<(), Unsupported>;
+    type SerializeTupleVariant = ser::Impossible<(), Unsupported>;
+    type SerializeMap = ser::Impossible<(), Unsupported>;
+    type SerializeStruct = &'s mut Bytes;
+    type SerializeStructVariant = &'s mut Bytes;
+
+    fn serialize_bool(self, v: bool) -> Result<(), Unsupported> {
+        self.0.push(u8::from(v));
+        Ok(())
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), Unsupported> {
+        self.0.push(v);
+        Ok(())
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), Unsupported> {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        Ok(())
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), Unsupported> {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        Ok(())
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), Unsupported> {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        Ok(())
+    }
+    fn serialize_none(self) -> Result<(), Unsupported> {
+        self.0.push(0);
+        Ok(())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), Unsupported> {
+        self.0.push(1);
+        v.serialize(self)
+    }
+    fn serialize_unit_variant(
+        self,
+        name: &'static str,
+        index: u32,
+        _: &'static str,
+    ) -> Result<(), Unsupported> {
+        tag(index, name, &mut self.0);
+        Ok(())
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        index: u32,
+        _: &'static str,
+        v: &T,
+    ) -> Result<(), Unsupported> {
+        tag(index, name, &mut self.0);
+        v.serialize(self)
+    }
+    fn serialize_struct_variant(
+        self,
+        name: &'static str,
+        index: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self, Unsupported> {
+        tag(index, name, &mut self.0);
+        Ok(self)
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self, Unsupported> {
+        Ok(self)
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, Unsupported> {
+        Ok(self)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        v: &T,
+    ) -> Result<(), Unsupported> {
+        v.serialize(self)
+    }
+    unsupported! {
+        serialize_i8(i8) -> ();
+        serialize_i16(i16) -> ();
+        serialize_i32(i32) -> ();
+        serialize_i64(i64) -> ();
+        serialize_f32(f32) -> ();
+        serialize_f64(f64) -> ();
+        serialize_char(char) -> ();
+        serialize_str(&str) -> ();
+        serialize_bytes(&[u8]) -> ();
+        serialize_unit() -> ();
+        serialize_unit_struct(&'static str) -> ();
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+    }
+}
+
+impl ser::SerializeSeq for &mut Bytes {
+    type Ok = ();
+    type Error = Unsupported;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
+        self.0.push(1);
+        v.serialize(&mut **self)
+    }
+    fn end(self) -> Result<(), Unsupported> {
+        self.0.push(0);
+        Ok(())
+    }
+}
+
+impl ser::SerializeStruct for &mut Bytes {
+    type Ok = ();
+    type Error = Unsupported;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        _: &'static str,
+        v: &T,
+    ) -> Result<(), Unsupported> {
+        v.serialize(&mut **self)
+    }
+    fn end(self) -> Result<(), Unsupported> {
+        Ok(())
+    }
+}
+
+impl ser::SerializeStructVariant for &mut Bytes {
+    type Ok = ();
+    type Error = Unsupported;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        _: &'static str,
+        v: &T,
+    ) -> Result<(), Unsupported> {
+        v.serialize(&mut **self)
+    }
+    fn end(self) -> Result<(), Unsupported> {
+        Ok(())
+    }
+}
+
+/// Writes Rust source: `Op::CreateUser { email: Some(0), .. }`, `Change::Set(2)`, `vec![..]`.
+/// Also remembers the index of the first enum variant met (for [`variant_count`]).
+#[derive(Default)]
+struct Render {
+    out: String,
+    first_variant: Option<u32>,
+    /// Whether the struct (variant) being written has had a field yet.
+    fields: Vec<bool>,
+}
+
+impl Render {
+    fn variant(&mut self, name: &str, index: u32, variant: &str) {
+        self.first_variant.get_or_insert(index);
+        let _ = write!(self.out, "{name}::{variant}");
+    }
+}
+
+impl<'s> ser::Serializer for &'s mut Render {
+    type Ok = ();
+    type Error = Unsupported;
+    type SerializeSeq = &'s mut Render;
+    type SerializeTuple = ser::Impossible<(), Unsupported>;
+    type SerializeTupleStruct = ser::Impossible<(), Unsupported>;
+    type SerializeTupleVariant = ser::Impossible<(), Unsupported>;
+    type SerializeMap = ser::Impossible<(), Unsupported>;
+    type SerializeStruct = &'s mut Render;
+    type SerializeStructVariant = &'s mut Render;
+
+    fn serialize_bool(self, v: bool) -> Result<(), Unsupported> {
+        let _ = write!(self.out, "{v}");
+        Ok(())
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), Unsupported> {
+        let _ = write!(self.out, "{v}");
+        Ok(())
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), Unsupported> {
+        let _ = write!(self.out, "{v}");
+        Ok(())
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), Unsupported> {
+        let _ = write!(self.out, "{v}");
+        Ok(())
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), Unsupported> {
+        let _ = write!(self.out, "{v}");
+        Ok(())
+    }
+    fn serialize_none(self) -> Result<(), Unsupported> {
+        self.out.push_str("None");
+        Ok(())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), Unsupported> {
+        self.out.push_str("Some(");
+        v.serialize(&mut *self)?;
+        self.out.push(')');
+        Ok(())
+    }
+    fn serialize_unit_variant(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+    ) -> Result<(), Unsupported> {
+        self.variant(name, index, variant);
+        Ok(())
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        v: &T,
+    ) -> Result<(), Unsupported> {
+        self.variant(name, index, variant);
+        self.out.push('(');
+        v.serialize(&mut *self)?;
+        self.out.push(')');
+        Ok(())
+    }
+    fn serialize_struct_variant(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        _: usize,
+    ) -> Result<Self, Unsupported> {
+        self.variant(name, index, variant);
+        self.out.push_str(" {");
+        self.fields.push(false);
+        Ok(self)
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self, Unsupported> {
+        self.out.push_str("vec![");
+        self.fields.push(false);
+        Ok(self)
+    }
+    fn serialize_struct(self, name: &'static str, _: usize) -> Result<Self, Unsupported> {
+        let _ = write!(self.out, "{name} {{");
+        self.fields.push(false);
+        Ok(self)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        v: &T,
+    ) -> Result<(), Unsupported> {
+        v.serialize(self)
+    }
+    unsupported! {
+        serialize_i8(i8) -> ();
+        serialize_i16(i16) -> ();
+        serialize_i32(i32) -> ();
+        serialize_i64(i64) -> ();
+        serialize_f32(f32) -> ();
+        serialize_f64(f64) -> ();
+        serialize_char(char) -> ();
+        serialize_str(&str) -> ();
+        serialize_bytes(&[u8]) -> ();
+        serialize_unit() -> ();
+        serialize_unit_struct(&'static str) -> ();
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+    }
+}
+
+impl Render {
+    /// Starts the next field (or element) of the struct being written.
+    fn next(&mut self, separator: &str) {
+        if let Some(had) = self.fields.last_mut() {
+            if *had {
+                self.out.push(',');
+            }
+            *had = true;
+        }
+        self.out.push_str(separator);
+    }
+
+    fn field<T: Serialize + ?Sized>(&mut self, key: &str, v: &T) -> Result<(), Unsupported> {
+        self.next(" ");
+        let _ = write!(self.out, "{key}: ");
+        v.serialize(&mut *self)
+    }
+
+    fn close(&mut self, closing: &str) {
+        let had = self.fields.pop().unwrap_or(false);
+        if had && closing == "}" {
+            self.out.push(' ');
+        }
+        self.out.push_str(closing);
+    }
+}
+
+impl ser::SerializeSeq for &mut Render {
+    type Ok = ();
+    type Error = Unsupported;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Unsupported> {
+        let first = !self.fields.last().copied().unwrap_or(false);
+        self.next(if first { "" } else { " " });
+        v.serialize(&mut **self)
+    }
+    fn end(self) -> Result<(), Unsupported> {
+        self.close("]");
+        Ok(())
+    }
+}
+
+impl ser::SerializeStruct for &mut Render {
+    type Ok = ();
+    type Error = Unsupported;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        v: &T,
+    ) -> Result<(), Unsupported> {
+        self.field(key, v)
+    }
+    fn end(self) -> Result<(), Unsupported> {
+        self.close("}");
+        Ok(())
+    }
+}
+
+impl ser::SerializeStructVariant for &mut Render {
+    type Ok = ();
+    type Error = Unsupported;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        v: &T,
+    ) -> Result<(), Unsupported> {
+        self.field(key, v)
+    }
+    fn end(self) -> Result<(), Unsupported> {
+        self.close("}");
+        Ok(())
     }
 }
 
@@ -617,7 +545,44 @@ mod tests {
         for seed in crate::seeds::ops_seeds() {
             let bytes = seed.encode();
             let back = FuzzCase::arbitrary(&mut Unstructured::new(&bytes)).unwrap();
+            assert_eq!(back, seed, "{}", render(&seed.0));
+        }
+        for seed in crate::seeds::fault_seeds() {
+            let bytes = seed.encode();
+            let back = FaultInput::arbitrary(&mut Unstructured::new(&bytes)).unwrap();
             assert_eq!(back, seed);
         }
+    }
+
+    #[test]
+    fn renders_rust() {
+        let case = Case {
+            settings: 1,
+            ops: vec![
+                Op::Advance { step: 4 },
+                Op::Txn {
+                    ops: vec![
+                        Op::GetUser { user: 0 },
+                        Op::PatchUser {
+                            user: 1,
+                            email: Change::Set(3),
+                            name: Change::Keep,
+                            image: Change::Clear,
+                            verified: Change::Keep,
+                            extra: None,
+                        },
+                    ],
+                    commit: true,
+                },
+                Op::Purge,
+            ],
+        };
+        assert_eq!(
+            render(&case),
+            "Case { settings: 1, ops: vec![\n    Op::Advance { step: 4 },\n    \
+             Op::Txn { ops: vec![Op::GetUser { user: 0 }, Op::PatchUser { user: 1, email: \
+             Change::Set(3), name: Change::Keep, image: Change::Clear, verified: Change::Keep, \
+             extra: None }], commit: true },\n    Op::Purge,\n] }"
+        );
     }
 }

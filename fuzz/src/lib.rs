@@ -2,10 +2,12 @@
 //!
 //! - [`model`]: the reference model, operation language and driver of the model-based test,
 //!   included from `../tests/model/` (not copied: the fuzz targets and the proptest run the
-//!   same model);
-//! - [`input`]: the `Arbitrary` operation sequence the `ops` and `faults` targets decode;
+//!   same model, and the fuzz input is the model's own `Op`, deriving `Arbitrary` here);
+//! - [`input`]: the case and fault-plan inputs of the `ops` and `faults` targets, and their
+//!   inverse (seed bytes) and Rust rendering;
 //! - [`faults`]: the failing storage backend and the fault-injection run (also included by
-//!   `../tests/fuzz_regressions.rs`).
+//!   `../tests/fuzz_regressions.rs`);
+//! - [`seeds`]: hand-written seed inputs.
 
 pub mod model;
 
@@ -24,14 +26,39 @@ pub fn fast_passwords() -> authdb::PasswordParams {
 
 #[cfg(test)]
 mod tests {
+    use arbitrary::{Arbitrary, Unstructured};
+
     use crate::faults::{self, Ending, FailMode, Plan};
+    use crate::input::FuzzCase;
     use crate::seeds;
 
     #[test]
     fn ops_seeds_agree_with_the_model() {
         for case in seeds::ops_seeds() {
-            crate::model::run(&case.to_case(), crate::fast_passwords());
+            crate::model::run(&case.0, crate::fast_passwords());
         }
+    }
+
+    /// What the `ops` target does with arbitrary bytes (here from a fixed pseudo-random
+    /// stream): every byte string is a runnable case on which the store and the model agree.
+    #[test]
+    fn arbitrary_bytes_run_cleanly() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut ops = 0;
+        for len in (0..40).map(|i| i * 29) {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    // xorshift64
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x.to_le_bytes()[3]
+                })
+                .collect();
+            let case = FuzzCase::arbitrary(&mut Unstructured::new(&bytes)).expect("any bytes");
+            ops += crate::model::run(&case.0, crate::fast_passwords()).ops;
+        }
+        assert!(ops > 0);
     }
 
     /// Every seed with the fault at every point of its run, in every mode.
@@ -39,7 +66,6 @@ mod tests {
     fn fault_sweep_over_the_seeds() {
         let mut endings = std::collections::BTreeMap::new();
         for case in seeds::ops_seeds() {
-            let case = case.to_case();
             for mode in [FailMode::Writes, FailMode::Syncs, FailMode::All] {
                 for small_cache in [false, true] {
                     let mut after = 0;
@@ -49,7 +75,7 @@ mod tests {
                             mode,
                             small_cache,
                         };
-                        let e = faults::run(&case, plan);
+                        let e = faults::run(&case.0, plan);
                         *endings.entry(format!("{e:?}")).or_insert(0u32) += 1;
                         if e == Ending::Clean {
                             break;

@@ -1,15 +1,35 @@
-//! The operations of the model-based test, as plain data.
+//! The operations of the model-based test, as plain data: the one operation language of the
+//! proptest run (`strategy.rs`), the fuzz targets (`fuzz/`) and the fault-injection harness.
 //!
 //! Every field is a small integer that the driver resolves against a small domain (the
 //! constants below) or against what was handed out so far (users, session tokens), always
 //! modulo the domain's size. So any value of these types is a valid operation: proptest
-//! strategies (see `strategy.rs`), a byte decoder ([`decode`]) or a later
-//! `#[derive(arbitrary::Arbitrary)]` can all produce them. No closures, no references.
+//! strategies and `arbitrary` can both produce them. No closures, no references.
+//!
+//! Under `cfg(fuzzing)` — set by the fuzz crate (`fuzz/build.rs`, and by cargo-fuzz itself) —
+//! the types also derive `arbitrary::Arbitrary` (the fuzz input *is* this language) and
+//! `serde::Serialize` (which `fuzz/src/input.rs` uses to write seed inputs and to print a case
+//! as Rust). authdb's own test crates never set it.
 
-/// Emails (and verification identifiers). Collisions are the point: `a@x.io` and ` A@x.io`
-/// are one address after trimming and lowercasing, and so are `b@x.io` and `B@X.IO `. The
-/// last entry is white space only: invalid for writes, `None` for lookups.
-pub const EMAILS: [&str; 6] = ["a@x.io", " A@x.io", "b@x.io", "B@X.IO ", "c@x.io", "   "];
+use sha2::{Digest, Sha256};
+
+/// Emails (and verification identifiers). Collisions are the point: after NFKC, lowercasing
+/// and trimming, `a@x.io`, ` A@x.io` and the fullwidth `Ａ＠x.io` are one address, `b@x.io`
+/// and `B@X.IO ` another, the Kelvin sign's `K@x.io` and `k@x.io` a third. Index 5 is white
+/// space only (invalid for writes, `None` for lookups); index 9 holds a zero-width space
+/// (refused for writes with `InvalidValue`, matching nothing on lookups).
+pub const EMAILS: [&str; 10] = [
+    "a@x.io",
+    " A@x.io",
+    "b@x.io",
+    "B@X.IO ",
+    "c@x.io",
+    "   ",
+    "\u{FF21}\u{FF20}x.io",
+    "\u{212A}@x.io",
+    "k@x.io",
+    "a\u{200B}@x.io",
+];
 
 /// Display names (the index picks one; `name` fields are optional on top of that).
 pub const NAMES: [&str; 3] = ["Ada", "Bob", "ada"];
@@ -20,17 +40,73 @@ pub const IMAGES: [&str; 2] = ["https://img.example/1.png", "https://img.example
 /// OAuth provider ids.
 pub const PROVIDERS: [&str; 2] = ["github", "google"];
 
-/// Provider account ids.
+/// Provider account ids (also the `provider_account_id` of authenticators).
 pub const PROVIDER_ACCOUNT_IDS: [&str; 3] = ["1", "2", "3"];
 
-/// Provider types; the empty one is invalid input.
-pub const PROVIDER_TYPES: [&str; 3] = ["oauth", "oidc", ""];
+/// Provider types: the four accepted ones, the empty one (`InvalidInput`) and one outside the
+/// accepted set (`InvalidValue`).
+pub const PROVIDER_TYPES: [&str; 6] = ["oauth", "oidc", "", "email", "webauthn", "saml"];
 
 /// OAuth refresh tokens.
 pub const REFRESH_TOKENS: [&str; 2] = ["refresh-1", "refresh-2"];
 
 /// OAuth access tokens.
 pub const ACCESS_TOKENS: [&str; 2] = ["access-1", "access-2"];
+
+/// Account token types.
+pub const TOKEN_TYPES: [&str; 2] = ["bearer", "DPoP"];
+
+/// Account scopes.
+pub const SCOPES: [&str; 2] = ["openid email", "read:user"];
+
+/// OpenID Connect ID tokens.
+pub const ID_TOKENS: [&str; 2] = ["eyJ.id-1.sig", "eyJ.id-2.sig"];
+
+/// OpenID Connect session states.
+pub const SESSION_STATES: [&str; 2] = ["state-1", "state-2"];
+
+/// A user's `extra` object by index: empty, two ordinary ones, one holding a JSON `null`, and
+/// one over `MAX_EXTRA_LEN` as JSON.
+pub fn user_extra(ix: u8) -> authdb::Extra {
+    let json = match ix % 5 {
+        0 => serde_json::json!({}),
+        1 => serde_json::json!({"role": "admin"}),
+        2 => serde_json::json!({"role": "user", "plan": 1}),
+        3 => serde_json::json!({"role": null}),
+        _ => serde_json::json!({"blob": "x".repeat(16 * 1024)}),
+    };
+    object(json)
+}
+
+/// What `patch_user` merges into a user's `extra`: nothing, a set key, a removed key (JSON
+/// `null`), two set keys, and removals of a present and an absent key.
+pub fn patch_extra(ix: u8) -> authdb::Extra {
+    let json = match ix % 5 {
+        0 => serde_json::json!({}),
+        1 => serde_json::json!({"role": "editor"}),
+        2 => serde_json::json!({"role": null}),
+        3 => serde_json::json!({"plan": 2, "theme": "dark"}),
+        _ => serde_json::json!({"plan": null, "absent": null}),
+    };
+    object(json)
+}
+
+/// An account's `extra` object by index (index 0 is empty: "keep" on a re-link).
+pub fn account_extra(ix: u8) -> authdb::Extra {
+    let json = match ix % 3 {
+        0 => serde_json::json!({}),
+        1 => serde_json::json!({"refresh_token_expires_in": 3600}),
+        _ => serde_json::json!({"tenant": "t-1"}),
+    };
+    object(json)
+}
+
+fn object(v: serde_json::Value) -> authdb::Extra {
+    match v {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!("extra domains are objects"),
+    }
+}
 
 /// Passwords: two good ones, the empty one (invalid for `set_password`, merely wrong for a
 /// sign-in) and one byte over the 1 KiB limit (invalid everywhere).
@@ -57,7 +133,92 @@ pub const SECRETS: [&str; 2] = ["xs", "s"];
 /// The sign-in URL mailed with a link.
 pub const URL: &str = "https://app.example/api/auth/callback/email";
 
-/// `user` and `session` indices from this one up pick among everything ever handed out.
+/// Lowercase hex SHA-256 of `s` (NextAuth's and Auth.js's verification token hash; computed
+/// here, not by authdb).
+pub fn sha256_hex(s: &str) -> String {
+    use std::fmt::Write;
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .fold(String::with_capacity(64), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
+/// How many hashed verification tokens [`token_hash`] knows.
+pub const TOKEN_HASH_COUNT: u8 = 8;
+
+/// The hashed verification token (Auth.js's `createVerificationToken` / `useVerificationToken`
+/// argument) with this index. The first four are the hashes of v3 (token, secret) pairs from
+/// [`TOKENS`] and [`SECRETS`] — so links made through either API meet — one of them in upper
+/// case (the same key); then strings that are not 64 hex characters, stored apart from every
+/// v3 hash: the v3 pre-image `"t1xs"` itself, an opaque string, a hash missing its first
+/// digit, and the empty string (invalid for writes).
+pub fn token_hash(ix: u8) -> String {
+    match ix % TOKEN_HASH_COUNT {
+        0 => sha256_hex("t1xs"),
+        1 => sha256_hex("t1xs").to_uppercase(),
+        2 => sha256_hex("t2xs"),
+        3 => sha256_hex("t2s"),
+        4 => "t1xs".to_owned(),
+        5 => "opaque-verification-token".to_owned(),
+        6 => sha256_hex("t1xs")[1..].to_owned(),
+        _ => String::new(),
+    }
+}
+
+/// How many caller-chosen session tokens [`session_token`] knows.
+pub const SESSION_TOKEN_COUNT: u8 = 5;
+
+/// A caller-chosen session token (`create_session_with`) with this index: two short ones, a
+/// random-UUID-shaped one (what Auth.js makes), the empty one and one byte over the 1 KiB
+/// limit (both invalid).
+pub fn session_token(ix: u8) -> String {
+    match ix % SESSION_TOKEN_COUNT {
+        0 => "session-a".to_owned(),
+        1 => "session-b".to_owned(),
+        2 => "8b0f2c4e-3a5d-4e7f-9a1b-2c3d4e5f6a7b".to_owned(),
+        3 => String::new(),
+        _ => "s".repeat(1025),
+    }
+}
+
+/// Expiries a caller chooses (`create_session_with`, `set_session_expiry`,
+/// `create_verification_token`), in microseconds after the store's now: past, exactly now
+/// (still valid) and future, each one microsecond either side of the boundary. The driver
+/// adds a sub-microsecond part that the store must truncate.
+pub const EXPIRY_OFFSETS: [i64; 7] = [
+    -3_600_000_000,
+    -1,
+    0,
+    1,
+    3_600_000_000,
+    2 * 24 * 3_600_000_000,
+    40 * 24 * 3_600_000_000,
+];
+
+/// WebAuthn credential ids; the last one is empty (invalid).
+pub const CREDENTIAL_IDS: [&str; 4] = ["cred-A", "cred-B", "cred-C", ""];
+
+/// WebAuthn public keys; the last one is empty (invalid).
+pub const PUBLIC_KEYS: [&str; 2] = ["pQECAyYgASFYIBx", ""];
+
+/// WebAuthn device types; the last one is one byte over the 32-byte limit.
+pub const DEVICE_TYPES: [&str; 3] = [
+    "singleDevice",
+    "multiDevice",
+    "multiDevice-multiDevice-multiDevi",
+];
+
+/// WebAuthn transports.
+pub const TRANSPORTS: [&str; 2] = ["internal", "internal,hybrid"];
+
+/// Signature counters: zero (an authenticator that does not count), small ones (so that equal
+/// and smaller values come up) and the largest.
+pub const COUNTERS: [u64; 5] = [0, 1, 2, 7, u64::MAX];
+
+/// `user` and `session` indices from this one up pick among everything ever handed out (and
+/// `CreateSessionWith::token` from here reuses a handed-out token).
 pub const ALL_FROM: u8 = 128;
 
 /// `user` and `session` indices from this one up mean "an id / a token that never existed".
@@ -108,28 +269,65 @@ impl Step {
     }
 }
 
-/// Settings of a run: session max age and update age (microseconds), and whether the store
-/// has an encryption key for OAuth tokens.
-pub const SETTINGS: [(i64, i64, bool); 4] = [
-    // NextAuth's defaults: 30 days, 24 hours.
-    (30 * 24 * 3_600_000_000, 24 * 3_600_000_000, true),
-    // Short sessions extended on every update (update age zero).
-    (2 * 3_600_000_000, 0, true),
+/// The settings of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Session max age, in microseconds.
+    pub max_age: i64,
+    /// Session update age, in microseconds.
+    pub update_age: i64,
+    /// Whether the store has an encryption key for OAuth secrets.
+    pub encryption_key: bool,
+    /// Whether `set_password` ends the user's sessions (`Builder::password_change_ends_sessions`).
+    pub password_ends_sessions: bool,
+}
+
+const HOUR: i64 = 3_600_000_000;
+
+/// The settings a case picks from.
+pub const SETTINGS: [Settings; 4] = [
+    // NextAuth's defaults: 30 days, 24 hours; authdb's defaults otherwise.
+    Settings {
+        max_age: 30 * 24 * HOUR,
+        update_age: 24 * HOUR,
+        encryption_key: true,
+        password_ends_sessions: true,
+    },
+    // Short sessions extended on every update (update age zero); a password change keeps the
+    // sessions.
+    Settings {
+        max_age: 2 * HOUR,
+        update_age: 0,
+        encryption_key: true,
+        password_ends_sessions: false,
+    },
     // Update age above max age: never due before expiry.
-    (3_600_000_000, 2 * 3_600_000_000, true),
-    // The defaults without an encryption key: OAuth tokens cannot be stored.
-    (30 * 24 * 3_600_000_000, 24 * 3_600_000_000, false),
+    Settings {
+        max_age: HOUR,
+        update_age: 2 * HOUR,
+        encryption_key: true,
+        password_ends_sessions: true,
+    },
+    // The defaults without an encryption key: OAuth secrets cannot be stored.
+    Settings {
+        max_age: 30 * 24 * HOUR,
+        update_age: 24 * HOUR,
+        encryption_key: false,
+        password_ends_sessions: true,
+    },
 ];
 
 /// Link lifetimes of the email provider, in microseconds (the default 24 h, and 1 h).
 pub const LINK_MAX_AGES: [i64; 2] = [24 * 3_600_000_000, 3_600_000_000];
 
-/// A change of one field in `update_user`.
+/// A change of one field in `update_user` (pass the stored value back, `None`, or a domain
+/// value) or in `patch_user` (leave it out of the patch, clear it, set it).
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary, serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
-    /// Pass the currently stored value back.
+    /// `update_user`: pass the currently stored value back; `patch_user`: absent.
     Keep,
-    /// Set it to `None`.
+    /// Set it to `None` (`patch_user`: `Some(None)`).
     Clear,
     /// Set it to the domain value with this index.
     Set(u8),
@@ -141,37 +339,64 @@ pub enum Change {
 /// [`ALL_FROM`] among the users stored now; from [`ALL_FROM`] among every user created so far
 /// (deleted ones, and ones created in dropped transactions, included); from [`BOGUS_FROM`]
 /// (or with no candidate) the id that never existed. `session` fields pick a session token
-/// the same way (stored sessions, every token handed out, a bogus token).
+/// the same way (stored sessions, every token handed out, a bogus token). Times called
+/// `expires` index [`EXPIRY_OFFSETS`] (relative to the store's now); `verified` and
+/// `access expires` are fixed times (seconds after a base).
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary, serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    /// `create_user` with an optional email, name and `email_verified` (seconds after the
-    /// start, plus a sub-microsecond part that must be truncated).
+    // ---- users --------------------------------------------------------------------------
+    /// `create_user` with an optional email, name, image, `email_verified` (seconds after a
+    /// base, plus a sub-microsecond part that must be truncated) and an `extra` object
+    /// ([`user_extra`]).
     CreateUser {
         email: Option<u8>,
         name: Option<u8>,
+        image: Option<u8>,
         verified: Option<u8>,
+        extra: u8,
     },
     /// `get_user`.
     GetUser { user: u8 },
     /// `get_user_by_email`.
     GetUserByEmail { email: u8 },
-    /// `get_user_by_provider_account_id`.
-    GetUserByAccount { provider: u8, account: u8 },
+    /// `get_user_by_provider_account_id` (v3), or `get_user_by_account` (Auth.js) when
+    /// `authjs`.
+    GetUserByAccount {
+        provider: u8,
+        account: u8,
+        authjs: bool,
+    },
     /// `get_user_by_credentials`.
     GetUserByCredentials { email: u8, password: u8 },
-    /// `update_user` from the stored user with some fields changed (and garbage timestamps).
+    /// `update_user` from the stored user with some fields changed (and garbage timestamps
+    /// and security stamp, which the store must ignore); `extra: Set` indexes [`user_extra`].
     UpdateUser {
         user: u8,
         email: Change,
         name: Change,
         image: Change,
         verified: Change,
+        extra: Change,
+    },
+    /// `patch_user`: each field absent (`Keep`), cleared or set; `extra` merges
+    /// [`patch_extra`] (absent when `None`).
+    PatchUser {
+        user: u8,
+        email: Change,
+        name: Change,
+        image: Change,
+        verified: Change,
+        extra: Option<u8>,
     },
     /// `delete_user`.
     DeleteUser { user: u8 },
     /// `set_password`.
     SetPassword { user: u8, password: u8 },
-    /// `link_account` (`expires` seconds after the start for `access_token_expires`).
+
+    // ---- accounts -----------------------------------------------------------------------
+    /// `link_account` (`expires` seconds after a base for `access_token_expires`; `extra`
+    /// indexes [`account_extra`], 0 being empty).
     LinkAccount {
         user: u8,
         provider: u8,
@@ -180,13 +405,31 @@ pub enum Op {
         refresh: Option<u8>,
         access: Option<u8>,
         expires: Option<u8>,
+        token_type: Option<u8>,
+        scope: Option<u8>,
+        id_token: Option<u8>,
+        session_state: Option<u8>,
+        extra: u8,
     },
-    /// `unlink_account`.
+    /// `unlink_account` (v3: only the owner's).
     UnlinkAccount { user: u8, provider: u8, account: u8 },
+    /// `unlink_account_by_provider` (Auth.js: whoever owns it; returns it).
+    UnlinkAccountByProvider { provider: u8, account: u8 },
+    /// `get_account`.
+    GetAccount { provider: u8, account: u8 },
+    /// `list_accounts`.
+    ListAccounts { user: u8 },
+
+    // ---- sessions -----------------------------------------------------------------------
     /// `create_session`.
     CreateSession { user: u8 },
+    /// `create_session_with`: `token` below [`ALL_FROM`] indexes [`session_token`], from it a
+    /// token handed out before (taken while its session is stored).
+    CreateSessionWith { user: u8, token: u8, expires: u8 },
     /// `get_session`.
     GetSession { session: u8 },
+    /// `get_session_and_user`.
+    GetSessionAndUser { session: u8 },
     /// `update_session`; `stale` passes a copy of the session with wrong fields besides the
     /// token (the store must work from the stored session).
     UpdateSession {
@@ -194,14 +437,20 @@ pub enum Op {
         force: bool,
         stale: bool,
     },
+    /// `set_session_expiry`.
+    SetSessionExpiry { session: u8, expires: u8 },
     /// `delete_session`.
     DeleteSession { session: u8 },
+    /// `delete_session_returning`.
+    DeleteSessionReturning { session: u8 },
     /// `list_sessions`.
     ListSessions { user: u8 },
     /// `delete_sessions`.
     DeleteSessions { user: u8 },
     /// `delete_session_by_id` with the id of a handed-out session and some user.
     DeleteSessionById { user: u8, session: u8 },
+
+    // ---- email sign-in ------------------------------------------------------------------
     /// `create_verification_request`; the sender fails unless `send_ok`.
     CreateVerification {
         identifier: u8,
@@ -228,6 +477,36 @@ pub enum Op {
         token: u8,
         secret: u8,
     },
+    /// `create_verification_token` with the hash [`token_hash`]`(hash)`.
+    CreateVerificationToken {
+        identifier: u8,
+        hash: u8,
+        expires: u8,
+    },
+    /// `use_verification_token` (single use).
+    UseVerificationToken { identifier: u8, hash: u8 },
+
+    // ---- authenticators -----------------------------------------------------------------
+    /// `create_authenticator` (`account` indexes [`PROVIDER_ACCOUNT_IDS`], `key`
+    /// [`PUBLIC_KEYS`], `device` [`DEVICE_TYPES`], `counter` [`COUNTERS`]).
+    CreateAuthenticator {
+        user: u8,
+        credential: u8,
+        account: u8,
+        key: u8,
+        counter: u8,
+        device: u8,
+        backed_up: bool,
+        transports: Option<u8>,
+    },
+    /// `get_authenticator`.
+    GetAuthenticator { credential: u8 },
+    /// `list_authenticators`.
+    ListAuthenticators { user: u8 },
+    /// `update_authenticator_counter`.
+    UpdateAuthenticatorCounter { credential: u8, counter: u8 },
+
+    // ---- time, housekeeping, transactions -----------------------------------------------
     /// Moves the clock by `STEPS[step % len]`.
     Advance { step: u8 },
     /// `purge_expired` (not available inside a transaction: skipped there).
@@ -248,17 +527,26 @@ impl Op {
             Op::CreateUser { .. } => "CreateUser",
             Op::GetUser { .. } => "GetUser",
             Op::GetUserByEmail { .. } => "GetUserByEmail",
-            Op::GetUserByAccount { .. } => "GetUserByAccount",
+            Op::GetUserByAccount { authjs: false, .. } => "GetUserByProviderAccountId",
+            Op::GetUserByAccount { authjs: true, .. } => "GetUserByAccount",
             Op::GetUserByCredentials { .. } => "GetUserByCredentials",
             Op::UpdateUser { .. } => "UpdateUser",
+            Op::PatchUser { .. } => "PatchUser",
             Op::DeleteUser { .. } => "DeleteUser",
             Op::SetPassword { .. } => "SetPassword",
             Op::LinkAccount { .. } => "LinkAccount",
             Op::UnlinkAccount { .. } => "UnlinkAccount",
+            Op::UnlinkAccountByProvider { .. } => "UnlinkAccountByProvider",
+            Op::GetAccount { .. } => "GetAccount",
+            Op::ListAccounts { .. } => "ListAccounts",
             Op::CreateSession { .. } => "CreateSession",
+            Op::CreateSessionWith { .. } => "CreateSessionWith",
             Op::GetSession { .. } => "GetSession",
+            Op::GetSessionAndUser { .. } => "GetSessionAndUser",
             Op::UpdateSession { .. } => "UpdateSession",
+            Op::SetSessionExpiry { .. } => "SetSessionExpiry",
             Op::DeleteSession { .. } => "DeleteSession",
+            Op::DeleteSessionReturning { .. } => "DeleteSessionReturning",
             Op::ListSessions { .. } => "ListSessions",
             Op::DeleteSessions { .. } => "DeleteSessions",
             Op::DeleteSessionById { .. } => "DeleteSessionById",
@@ -266,155 +554,31 @@ impl Op {
             Op::GetVerification { .. } => "GetVerification",
             Op::DeleteVerification { .. } => "DeleteVerification",
             Op::UseVerification { .. } => "UseVerification",
+            Op::CreateVerificationToken { .. } => "CreateVerificationToken",
+            Op::UseVerificationToken { .. } => "UseVerificationToken",
+            Op::CreateAuthenticator { .. } => "CreateAuthenticator",
+            Op::GetAuthenticator { .. } => "GetAuthenticator",
+            Op::ListAuthenticators { .. } => "ListAuthenticators",
+            Op::UpdateAuthenticatorCounter { .. } => "UpdateAuthenticatorCounter",
             Op::Advance { .. } => "Advance",
             Op::Purge => "Purge",
             Op::Txn { .. } => "Txn",
             Op::Reopen => "Reopen",
         }
     }
+
+    /// Whether the operation runs inside a transaction (`Txn`, `Purge` and `Reopen` do not).
+    pub fn is_leaf(&self) -> bool {
+        !matches!(self, Op::Txn { .. } | Op::Purge | Op::Reopen)
+    }
 }
 
 /// A whole run: settings and operations.
+#[cfg_attr(fuzzing, derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Case {
     /// Index into [`SETTINGS`].
     pub settings: u8,
     /// The operations, in order.
     pub ops: Vec<Op>,
-}
-
-/// Turns arbitrary bytes into a [`Case`] (for a fuzz target that takes raw bytes): each
-/// operation takes one tag byte and as many argument bytes as it needs; missing bytes are
-/// zero. Every byte string decodes to some case.
-pub fn decode(data: &[u8]) -> Case {
-    let mut r = Bytes { data, pos: 0 };
-    let settings = r.u8();
-    let mut ops = Vec::new();
-    while !r.done() {
-        ops.push(decode_op(&mut r, true));
-    }
-    Case { settings, ops }
-}
-
-struct Bytes<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl Bytes<'_> {
-    fn done(&self) -> bool {
-        self.pos >= self.data.len()
-    }
-    fn u8(&mut self) -> u8 {
-        let b = self.data.get(self.pos).copied().unwrap_or(0);
-        self.pos += 1;
-        b
-    }
-    fn bool(&mut self) -> bool {
-        self.u8() & 1 == 1
-    }
-    fn opt(&mut self) -> Option<u8> {
-        let b = self.u8();
-        (b & 0x80 != 0).then_some(b & 0x7f)
-    }
-    fn change(&mut self) -> Change {
-        let b = self.u8();
-        match b % 3 {
-            0 => Change::Keep,
-            1 => Change::Clear,
-            _ => Change::Set(b / 3),
-        }
-    }
-}
-
-fn decode_op(r: &mut Bytes<'_>, top: bool) -> Op {
-    let tag = r.u8() % if top { 25 } else { 23 };
-    match tag {
-        0 => Op::CreateUser {
-            email: r.opt(),
-            name: r.opt(),
-            verified: r.opt(),
-        },
-        1 => Op::GetUser { user: r.u8() },
-        2 => Op::GetUserByEmail { email: r.u8() },
-        3 => Op::GetUserByAccount {
-            provider: r.u8(),
-            account: r.u8(),
-        },
-        4 => Op::GetUserByCredentials {
-            email: r.u8(),
-            password: r.u8(),
-        },
-        5 => Op::UpdateUser {
-            user: r.u8(),
-            email: r.change(),
-            name: r.change(),
-            image: r.change(),
-            verified: r.change(),
-        },
-        6 => Op::DeleteUser { user: r.u8() },
-        7 => Op::SetPassword {
-            user: r.u8(),
-            password: r.u8(),
-        },
-        8 => Op::LinkAccount {
-            user: r.u8(),
-            provider: r.u8(),
-            account: r.u8(),
-            provider_type: r.u8(),
-            refresh: r.opt(),
-            access: r.opt(),
-            expires: r.opt(),
-        },
-        9 => Op::UnlinkAccount {
-            user: r.u8(),
-            provider: r.u8(),
-            account: r.u8(),
-        },
-        10 => Op::CreateSession { user: r.u8() },
-        11 => Op::GetSession { session: r.u8() },
-        12 => Op::UpdateSession {
-            session: r.u8(),
-            force: r.bool(),
-            stale: r.bool(),
-        },
-        13 => Op::DeleteSession { session: r.u8() },
-        14 => Op::ListSessions { user: r.u8() },
-        15 => Op::DeleteSessions { user: r.u8() },
-        16 => Op::DeleteSessionById {
-            user: r.u8(),
-            session: r.u8(),
-        },
-        17 => Op::CreateVerification {
-            identifier: r.u8(),
-            token: r.u8(),
-            secret: r.u8(),
-            send_ok: !r.u8().is_multiple_of(4),
-            max_age: r.u8(),
-        },
-        18 => Op::GetVerification {
-            identifier: r.u8(),
-            token: r.u8(),
-            secret: r.u8(),
-        },
-        19 => Op::DeleteVerification {
-            identifier: r.u8(),
-            token: r.u8(),
-            secret: r.u8(),
-        },
-        20 => Op::UseVerification {
-            identifier: r.u8(),
-            token: r.u8(),
-            secret: r.u8(),
-        },
-        21 => Op::Advance { step: r.u8() },
-        22 => Op::Purge,
-        23 => {
-            let n = r.u8() % 8;
-            let commit = r.bool();
-            let ops = (0..n).map(|_| decode_op(r, false)).collect();
-            Op::Txn { ops, commit }
-        }
-        _ => Op::Reopen,
-    }
 }

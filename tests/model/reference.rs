@@ -1,10 +1,17 @@
-//! The reference model: SPEC.md's semantics as a plain in-memory store.
+//! The reference model: docs/behaviour.md's semantics as a plain in-memory store.
 //!
-//! Written from SPEC.md and the rustdoc of the public API, not from authdb's internals: its own
-//! normalization, expiry rule, throttle formula, cascade, verification matching and input
-//! checks. It uses authdb's public value types only (`NewUser`, `NewAccount`,
-//! `InputProblem`). Ids are small integers handed out in creation order; the driver maps the
-//! store's UUIDs to them. Timestamps are microseconds since the Unix epoch.
+//! Written from docs/behaviour.md and the rustdoc of the public API, not from authdb's
+//! internals: its own normalization (NFKC, lowercase, trim), expiry rule, throttle formula,
+//! cascade, verification matching and keying, security-stamp rule, counter rule and input
+//! checks. It uses authdb's public value types only (`NewUser`, `NewAccount`, `UserPatch`,
+//! `Extra`, `InputProblem`). Ids are small integers handed out in creation order; the driver
+//! maps the store's UUIDs to them. Timestamps are microseconds since the Unix epoch.
+//!
+//! Security stamps are random in the store, so the model gives each stamp a number instead,
+//! drawn from a counter that never rolls back: a user keeps their number until an event that
+//! replaces the stamp gives them a new one. The driver maps stamps to numbers the way it maps
+//! ids, so a store that replaces a stamp when it should not, or keeps one it should replace,
+//! disagrees with the model.
 //!
 //! Transactions: the data lives in [`Tables`], which is cloned at `begin` and put back on a
 //! drop. The clock and the id counters live outside it (time does not roll back, and an id
@@ -13,9 +20,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use authdb::{InputProblem, NewAccount, NewUser};
+use authdb::{Extra, InputProblem, NewAccount, NewUser, UserPatch};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+use unicode_normalization::UnicodeNormalization;
 
 /// Microseconds since the Unix epoch.
 pub type Micros = i64;
@@ -25,17 +33,29 @@ pub const NO_USER: u32 = u32::MAX;
 /// The model id of the session id that never existed.
 pub const NO_SESSION: u32 = u32::MAX;
 
-// Input limits from SPEC.md ("Input limits").
+// Input limits from docs/behaviour.md, section 8.
 const MAX_EMAIL: usize = 320;
 const MAX_NAME: usize = 1024;
 const MAX_IMAGE: usize = 8 * 1024;
+const MAX_EXTRA: usize = 16 * 1024;
 const MAX_PROVIDER_ID: usize = 128;
 const MAX_PROVIDER_ACCOUNT_ID: usize = 512;
 const MAX_OAUTH_TOKEN: usize = 8 * 1024;
+const MAX_ID_TOKEN: usize = 16 * 1024;
+const MAX_TOKEN_TYPE: usize = 128;
+const MAX_SCOPE: usize = 4 * 1024;
+const MAX_SESSION_STATE: usize = 1024;
 const MAX_PASSWORD: usize = 1024;
-// Not in SPEC.md's list; the rustdoc of `authdb::limits` gives these.
 const MAX_URL: usize = 8 * 1024;
 const MAX_TOKEN: usize = 1024;
+const MAX_SESSION_TOKEN: usize = 1024;
+const MAX_CREDENTIAL_ID: usize = 1024;
+const MAX_PUBLIC_KEY: usize = 4 * 1024;
+const MAX_DEVICE_TYPE: usize = 32;
+const MAX_TRANSPORTS: usize = 256;
+
+/// docs/behaviour.md section 2: the accepted provider types.
+const PROVIDER_TYPES: [&str; 4] = ["oauth", "oidc", "email", "webauthn"];
 
 /// A secret string (session token, access token, token hash) that compares by value but
 /// never prints: `Debug` shows a short SHA-256 tag, enough to tell two values apart.
@@ -45,23 +65,41 @@ pub struct Secret(pub String);
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let h = Sha256::digest(self.0.as_bytes());
-        write!(f, "Secret(#{:02x}{:02x}{:02x})", h[0], h[1], h[2])
+        write!(
+            f,
+            "Secret(#{:02x}{:02x}{:02x}{:02x})",
+            h[0], h[1], h[2], h[3]
+        )
     }
 }
 
-/// Errors, by kind. `UserNotFound` carries the model user id.
+/// Errors, by kind. `UserNotFound` carries the model user id; `InvalidValue` only the field
+/// (its reason is prose).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MErr {
     EmailTaken,
     AccountLinkedToAnotherUser,
     VerificationTokenTaken,
+    SessionTokenTaken,
+    AuthenticatorTaken,
+    AuthenticatorNotFound,
+    CounterNotIncreased {
+        stored: u64,
+        given: u64,
+    },
     UserNotFound(u32),
     InvalidInput {
         field: &'static str,
         problem: InputProblem,
     },
+    InvalidValue {
+        field: &'static str,
+    },
     SendFailed,
     EncryptionKeyRequired,
+    /// Several input values are invalid: the store reports one of them (docs/behaviour.md does
+    /// not order the checks of one call's inputs).
+    OneOf(Vec<MErr>),
     /// An error the model never produces (storage, corruption...): always a mismatch.
     Unexpected(String),
 }
@@ -69,7 +107,7 @@ pub enum MErr {
 /// The model's result type.
 pub type MResult<T> = Result<T, MErr>;
 
-/// A user.
+/// A user. `stamp` is the model number of the security stamp (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MUser {
     pub id: u32,
@@ -77,11 +115,13 @@ pub struct MUser {
     pub email: Option<String>,
     pub image: Option<String>,
     pub email_verified: Option<Micros>,
+    pub extra: Extra,
+    pub stamp: u32,
     pub created_at: Micros,
     pub updated_at: Micros,
 }
 
-/// An OAuth account.
+/// A provider account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MAccount {
     pub id: u32,
@@ -92,11 +132,16 @@ pub struct MAccount {
     pub refresh_token: Option<Secret>,
     pub access_token: Option<Secret>,
     pub access_token_expires: Option<Micros>,
+    pub token_type: Option<String>,
+    pub scope: Option<String>,
+    pub id_token: Option<Secret>,
+    pub session_state: Option<String>,
+    pub extra: Extra,
     pub created_at: Micros,
     pub updated_at: Micros,
 }
 
-/// A session as returned by `create/get/update_session`.
+/// A session as returned by `create/get/update_session` and friends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MSession {
     pub id: u32,
@@ -118,13 +163,37 @@ pub struct MSessionInfo {
     pub updated_at: Micros,
 }
 
-/// A verification request as returned; `token` is the lowercase hex SHA-256 of token+secret.
+/// A v3 verification request as returned; `token` is the lowercase hex hash (its key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MRequest {
     pub id: u32,
     pub identifier: String,
     pub token: Secret,
     pub expires: Micros,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+}
+
+/// An Auth.js verification token as returned: the identifier as stored, the hash string the
+/// caller passed, the expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MToken {
+    pub identifier: String,
+    pub token: Secret,
+    pub expires: Micros,
+}
+
+/// A WebAuthn authenticator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MAuthenticator {
+    pub credential_id: String,
+    pub user: u32,
+    pub provider_account_id: String,
+    pub credential_public_key: String,
+    pub counter: u64,
+    pub credential_device_type: String,
+    pub credential_backed_up: bool,
+    pub transports: Option<String>,
     pub created_at: Micros,
     pub updated_at: Micros,
 }
@@ -144,6 +213,7 @@ pub struct Counts {
     pub sessions: u64,
     pub verification_requests: u64,
     pub credentials: u64,
+    pub authenticators: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -173,10 +243,37 @@ pub struct Tables {
     accounts: BTreeMap<(String, String), MAccount>,
     /// By the raw session token (the store keys by its hash: same thing, one to one).
     sessions: BTreeMap<String, StoredSession>,
-    /// By `token + secret` concatenated (the store keys by its SHA-256: same thing).
-    requests: BTreeMap<String, StoredRequest>,
+    /// v3 requests and Auth.js tokens, by [`LinkKey`].
+    requests: BTreeMap<LinkKey, StoredRequest>,
     /// Plain passwords by user (the store keeps argon2id hashes; verification is equality).
     passwords: BTreeMap<u32, String>,
+    /// By credential id.
+    authenticators: BTreeMap<String, MAuthenticator>,
+}
+
+/// The key of a sign-in link (docs/behaviour.md section 4): a 32-byte hash, written as
+/// lowercase hex, for v3 requests (`sha256(token + secret)`) and for Auth.js tokens of 64
+/// hex digits (either case); any other Auth.js token string is keyed apart from all hashes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LinkKey {
+    Hash(String),
+    Opaque(String),
+}
+
+impl LinkKey {
+    /// A v3 request's key.
+    pub fn v3(token: &str, secret: &str) -> Self {
+        LinkKey::Hash(verification_hash(&format!("{token}{secret}")))
+    }
+
+    /// An Auth.js token's key.
+    pub fn authjs(token_hash: &str) -> Self {
+        if token_hash.len() == 64 && token_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            LinkKey::Hash(token_hash.to_ascii_lowercase())
+        } else {
+            LinkKey::Opaque(token_hash.to_owned())
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -185,6 +282,7 @@ struct Ids {
     account: u32,
     session: u32,
     request: u32,
+    stamp: u32,
 }
 
 fn take(counter: &mut u32) -> u32 {
@@ -194,7 +292,7 @@ fn take(counter: &mut u32) -> u32 {
 }
 
 /// The reference store.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Reference {
     /// The clock, in microseconds.
     pub now: Micros,
@@ -202,20 +300,37 @@ pub struct Reference {
     pub max_age: Micros,
     /// Session update age.
     pub update_age: Micros,
-    /// Whether the store has a key to encrypt OAuth tokens with (without one, tokens cannot
-    /// be stored).
+    /// Whether the store has a key to seal OAuth secrets with (without one, they cannot be
+    /// stored).
     pub encryption_key: bool,
+    /// Whether `set_password` deletes the user's sessions (the default).
+    pub password_ends_sessions: bool,
     ids: Ids,
     t: Tables,
     saved: Option<Tables>,
 }
 
-/// Trim, then lowercase (Unicode): the one normalization of emails and identifiers.
+/// docs/behaviour.md section 3: NFKC, then lowercase, then trim.
 pub fn normalize(email: &str) -> String {
-    email.trim().to_lowercase()
+    email
+        .nfkc()
+        .collect::<String>()
+        .to_lowercase()
+        .trim()
+        .to_owned()
 }
 
-/// SPEC: expired means strictly later than `expires`.
+/// Control characters and invisible formatting characters (section 3: "bidirectional
+/// overrides and isolates, zero-width spaces and joiners, and similar").
+fn printable(s: &str) -> bool {
+    !s.chars().any(|c| {
+        c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}')
+    })
+}
+
+/// Section 5: expired means strictly later than `expires`.
 fn expired(now: Micros, expires: Micros) -> bool {
     now > expires
 }
@@ -225,7 +340,7 @@ pub fn micros_of(t: DateTime<Utc>) -> Micros {
     t.timestamp() * 1_000_000 + i64::from(t.timestamp_subsec_nanos() / 1000)
 }
 
-/// Lowercase hex SHA-256 of `token + secret` (NextAuth v3's verification hash).
+/// Lowercase hex SHA-256 of `key` (NextAuth v3's verification hash of `token + secret`).
 pub fn verification_hash(key: &str) -> String {
     use std::fmt::Write;
     let mut hex = String::with_capacity(64);
@@ -258,7 +373,43 @@ fn required(field: &'static str, value: &str, max: usize) -> MResult<()> {
     too_long(field, value, max)
 }
 
-/// An email or identifier: at most 320 bytes, not empty after trimming. Returns the key.
+/// The input checks of one call: every violation is collected; the call fails with the one,
+/// or with [`MErr::OneOf`] them.
+#[derive(Default)]
+struct Checks(Vec<MErr>);
+
+impl Checks {
+    fn check<T>(&mut self, r: MResult<T>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+
+    fn done(mut self) -> MResult<()> {
+        match self.0.len() {
+            0 => Ok(()),
+            1 => Err(self.0.remove(0)),
+            _ => Err(MErr::OneOf(self.0)),
+        }
+    }
+}
+
+fn optional(field: &'static str, value: Option<&String>, max: usize) -> MResult<()> {
+    value.map_or(Ok(()), |v| too_long(field, v, max))
+}
+
+/// An `extra` object: at most `MAX_EXTRA` bytes as compact JSON.
+fn check_extra(field: &'static str, extra: &Extra) -> MResult<()> {
+    let json = serde_json::to_string(extra).expect("a JSON object encodes");
+    too_long(field, &json, MAX_EXTRA)
+}
+
+/// An email or identifier being written: at most 320 bytes as given, not empty after
+/// normalization, printable, at most 320 bytes normalized. Returns the key.
 fn email_key(field: &'static str, value: &str) -> MResult<String> {
     too_long(field, value, MAX_EMAIL)?;
     let n = normalize(value);
@@ -268,31 +419,45 @@ fn email_key(field: &'static str, value: &str) -> MResult<String> {
             problem: InputProblem::Empty,
         });
     }
+    if !printable(&n) {
+        return Err(MErr::InvalidValue { field });
+    }
+    too_long(field, &n, MAX_EMAIL)?;
     Ok(n)
 }
 
-/// A profile's fields: name and image within limits, email valid. Returns the email key.
+/// A profile's fields: name, image and extra within limits, email valid. Returns the email
+/// key.
 fn check_profile(p: &NewUser) -> MResult<Option<String>> {
-    if let Some(n) = &p.name {
-        too_long("name", n, MAX_NAME)?;
-    }
-    if let Some(i) = &p.image {
-        too_long("image", i, MAX_IMAGE)?;
-    }
-    p.email
-        .as_deref()
-        .map(|e| email_key("email", e))
-        .transpose()
+    let mut c = Checks::default();
+    c.check(optional("name", p.name.as_ref(), MAX_NAME));
+    c.check(optional("image", p.image.as_ref(), MAX_IMAGE));
+    c.check(check_extra("extra", &p.extra));
+    let key = c.check(
+        p.email
+            .as_deref()
+            .map(|e| email_key("email", e))
+            .transpose(),
+    );
+    c.done()?;
+    Ok(key.flatten())
 }
 
 impl Reference {
     /// An empty store at `now`.
-    pub fn new(now: Micros, max_age: Micros, update_age: Micros, encryption_key: bool) -> Self {
+    pub fn new(
+        now: Micros,
+        max_age: Micros,
+        update_age: Micros,
+        encryption_key: bool,
+        password_ends_sessions: bool,
+    ) -> Self {
         Self {
             now,
             max_age,
             update_age,
             encryption_key,
+            password_ends_sessions,
             ids: Ids::default(),
             t: Tables::default(),
             saved: None,
@@ -323,6 +488,7 @@ impl Reference {
             sessions: self.t.sessions.len() as u64,
             verification_requests: self.t.requests.len() as u64,
             credentials: self.t.passwords.len() as u64,
+            authenticators: self.t.authenticators.len() as u64,
         }
     }
 
@@ -331,7 +497,8 @@ impl Reference {
         self.t.users.keys().copied().collect()
     }
 
-    /// The stored user (for building `update_user` arguments).
+    /// The stored user (for building `update_user` arguments, and the stamp the driver
+    /// expects).
     pub fn peek_user(&self, id: u32) -> Option<&MUser> {
         self.t.users.get(&id)
     }
@@ -339,6 +506,11 @@ impl Reference {
     /// The stored session's public fields (for building `update_session` arguments).
     pub fn peek_session(&self, token: &str) -> Option<MSession> {
         self.t.sessions.get(token).map(|s| session_view(token, s))
+    }
+
+    /// The model id of the link stored under `key`, live or expired.
+    pub fn peek_link(&self, key: &LinkKey) -> Option<u32> {
+        self.t.requests.get(key).map(|r| r.id)
     }
 
     /// The next model ids (user, account, session, request): a create that succeeds takes one.
@@ -358,6 +530,15 @@ impl Reference {
             .find(|u| u.email.as_deref().map(normalize).as_deref() == Some(key))
     }
 
+    /// Gives the user a new security stamp; `updated_at` moves too (section 2).
+    fn renew_stamp(&mut self, id: u32) {
+        let now = self.now;
+        if let Some(u) = self.t.users.get_mut(&id) {
+            u.stamp = take(&mut self.ids.stamp);
+            u.updated_at = now;
+        }
+    }
+
     // ---- users ---------------------------------------------------------------------------
 
     pub fn create_user(&mut self, p: &NewUser) -> MResult<MUser> {
@@ -373,6 +554,8 @@ impl Reference {
             email: p.email.clone(),
             image: p.image.clone(),
             email_verified: p.email_verified.map(micros_of),
+            extra: p.extra.clone(),
+            stamp: take(&mut self.ids.stamp),
             created_at: self.now,
             updated_at: self.now,
         };
@@ -407,41 +590,90 @@ impl Reference {
             .filter(|u| self.t.passwords.get(&u.id).map(String::as_str) == Some(password)))
     }
 
-    /// `update_user`: replaces name, email, image, email_verified of user `id`.
+    /// `update_user`: replaces name, email, image, email_verified and extra of user `id`. A
+    /// change of the normalized email (set, cleared or changed) replaces the stamp.
     pub fn update_user(&mut self, id: u32, p: &NewUser) -> MResult<MUser> {
         let key = check_profile(p)?;
-        if !self.t.users.contains_key(&id) {
+        let Some(old) = self.t.users.get(&id) else {
             return Err(MErr::UserNotFound(id));
-        }
+        };
         if let Some(k) = &key
             && self.user_by_key(k).is_some_and(|other| other.id != id)
         {
             return Err(MErr::EmailTaken);
         }
+        let email_changed = old.email.as_deref().map(normalize) != key;
+        let stamp = if email_changed {
+            take(&mut self.ids.stamp)
+        } else {
+            old.stamp
+        };
         let now = self.now;
         let u = self.t.users.get_mut(&id).expect("checked");
         u.name.clone_from(&p.name);
         u.email.clone_from(&p.email);
         u.image.clone_from(&p.image);
         u.email_verified = p.email_verified.map(micros_of);
+        u.extra.clone_from(&p.extra);
+        u.stamp = stamp;
         u.updated_at = now;
         Ok(u.clone())
     }
 
-    /// `delete_user`: the user and, with it, their accounts, sessions and password.
+    /// `patch_user`: the user must exist; each field the patch names is cleared or set,
+    /// `extra` merges key by key (JSON `null` removes); the result is written as by
+    /// `update_user`.
+    pub fn patch_user(&mut self, id: u32, patch: &UserPatch) -> MResult<MUser> {
+        let Some(u) = self.t.users.get(&id) else {
+            return Err(MErr::UserNotFound(id));
+        };
+        let mut extra = u.extra.clone();
+        for (k, v) in patch.extra.iter().flatten() {
+            if v.is_null() {
+                extra.remove(k);
+            } else {
+                extra.insert(k.clone(), v.clone());
+            }
+        }
+        let pick = |given: &Option<Option<String>>, kept: &Option<String>| match given {
+            None => kept.clone(),
+            Some(v) => v.clone(),
+        };
+        let profile = NewUser {
+            name: pick(&patch.name, &u.name),
+            email: pick(&patch.email, &u.email),
+            image: pick(&patch.image, &u.image),
+            email_verified: match patch.email_verified {
+                None => u.email_verified.map(from_micros),
+                Some(v) => v,
+            },
+            extra,
+        };
+        self.update_user(id, &profile)
+    }
+
+    /// `delete_user`: the user and, with it, their accounts, sessions, password and
+    /// authenticators.
     pub fn delete_user(&mut self, id: u32) {
         self.t.users.remove(&id);
         self.t.accounts.retain(|_, a| a.user != id);
         self.t.sessions.retain(|_, s| s.user != id);
         self.t.passwords.remove(&id);
+        self.t.authenticators.retain(|_, a| a.user != id);
     }
 
+    /// `set_password`: stores the password, replaces the stamp and (by default) ends the
+    /// user's sessions (rustdoc of `Builder::password_change_ends_sessions`).
     pub fn set_password(&mut self, id: u32, password: &str) -> MResult<()> {
         required("password", password, MAX_PASSWORD)?;
         if !self.t.users.contains_key(&id) {
             return Err(MErr::UserNotFound(id));
         }
         self.t.passwords.insert(id, password.to_owned());
+        if self.password_ends_sessions {
+            self.t.sessions.retain(|_, s| s.user != id);
+        }
+        self.renew_stamp(id);
         Ok(())
     }
 
@@ -449,21 +681,31 @@ impl Reference {
 
     pub fn link_account(&mut self, user: u32, a: &NewAccount) -> MResult<MAccount> {
         required("provider_type", &a.provider_type, MAX_PROVIDER_ID)?;
+        if !PROVIDER_TYPES.contains(&a.provider_type.as_str()) {
+            return Err(MErr::InvalidValue {
+                field: "provider_type",
+            });
+        }
         required("provider_id", &a.provider_id, MAX_PROVIDER_ID)?;
         required(
             "provider_account_id",
             &a.provider_account_id,
             MAX_PROVIDER_ACCOUNT_ID,
         )?;
-        if let Some(t) = &a.refresh_token {
-            too_long("refresh_token", t, MAX_OAUTH_TOKEN)?;
-        }
-        if let Some(t) = &a.access_token {
-            too_long("access_token", t, MAX_OAUTH_TOKEN)?;
-        }
-        // Tokens are stored encrypted or not at all (rustdoc of `Builder::encryption_key`);
-        // a configuration problem, reported before looking anything up.
-        if !self.encryption_key && (a.refresh_token.is_some() || a.access_token.is_some()) {
+        optional("refresh_token", a.refresh_token.as_ref(), MAX_OAUTH_TOKEN)?;
+        optional("access_token", a.access_token.as_ref(), MAX_OAUTH_TOKEN)?;
+        optional("token_type", a.token_type.as_ref(), MAX_TOKEN_TYPE)?;
+        optional("scope", a.scope.as_ref(), MAX_SCOPE)?;
+        optional("id_token", a.id_token.as_ref(), MAX_ID_TOKEN)?;
+        optional("session_state", a.session_state.as_ref(), MAX_SESSION_STATE)?;
+        check_extra("extra", &a.extra)?;
+        // Secrets are stored sealed or not at all (section 4); a configuration problem,
+        // reported before looking anything up.
+        let secrets = a.refresh_token.is_some()
+            || a.access_token.is_some()
+            || a.id_token.is_some()
+            || !a.extra.is_empty();
+        if !self.encryption_key && secrets {
             return Err(MErr::EncryptionKeyRequired);
         }
         if !self.t.users.contains_key(&user) {
@@ -475,8 +717,9 @@ impl Reference {
             if stored.user != user {
                 return Err(MErr::AccountLinkedToAnotherUser);
             }
-            // Re-link: the tokens refresh; a token given as `None` keeps the stored one. The
-            // access token's expiry belongs to the access token and moves with it.
+            // Re-link (section 6.2): provider_type and every field given replace the stored
+            // ones; a field given as `None` keeps the stored one; the access token brings its
+            // expiry along; a non-empty extra replaces the stored object.
             stored.provider_type.clone_from(&a.provider_type);
             if let Some(t) = &a.refresh_token {
                 stored.refresh_token = Some(Secret(t.clone()));
@@ -484,6 +727,21 @@ impl Reference {
             if let Some(t) = &a.access_token {
                 stored.access_token = Some(Secret(t.clone()));
                 stored.access_token_expires = a.access_token_expires.map(micros_of);
+            }
+            if let Some(t) = &a.id_token {
+                stored.id_token = Some(Secret(t.clone()));
+            }
+            if a.token_type.is_some() {
+                stored.token_type.clone_from(&a.token_type);
+            }
+            if a.scope.is_some() {
+                stored.scope.clone_from(&a.scope);
+            }
+            if a.session_state.is_some() {
+                stored.session_state.clone_from(&a.session_state);
+            }
+            if !a.extra.is_empty() {
+                stored.extra.clone_from(&a.extra);
             }
             stored.updated_at = now;
             return Ok(stored.clone());
@@ -497,6 +755,11 @@ impl Reference {
             refresh_token: a.refresh_token.clone().map(Secret),
             access_token: a.access_token.clone().map(Secret),
             access_token_expires: a.access_token_expires.map(micros_of),
+            token_type: a.token_type.clone(),
+            scope: a.scope.clone(),
+            id_token: a.id_token.clone().map(Secret),
+            session_state: a.session_state.clone(),
+            extra: a.extra.clone(),
             created_at: now,
             updated_at: now,
         };
@@ -511,7 +774,58 @@ impl Reference {
         }
     }
 
+    /// Auth.js's `unlinkAccount`: whoever owns it; returns what was removed.
+    pub fn unlink_account_by_provider(
+        &mut self,
+        provider: &str,
+        account: &str,
+    ) -> Option<MAccount> {
+        self.t
+            .accounts
+            .remove(&(provider.to_owned(), account.to_owned()))
+    }
+
+    pub fn get_account(&self, provider: &str, account: &str) -> Option<MAccount> {
+        self.t
+            .accounts
+            .get(&(provider.to_owned(), account.to_owned()))
+            .cloned()
+    }
+
+    /// The user's accounts, oldest first (ties: link order).
+    pub fn list_accounts(&self, user: u32) -> Vec<MAccount> {
+        let mut out: Vec<MAccount> = self
+            .t
+            .accounts
+            .values()
+            .filter(|a| a.user == user)
+            .cloned()
+            .collect();
+        out.sort_by_key(|a| (a.created_at, a.id));
+        out
+    }
+
     // ---- sessions ------------------------------------------------------------------------
+
+    fn insert_session(
+        &mut self,
+        user: u32,
+        session_token: &str,
+        access_token: &str,
+        expires: Micros,
+    ) -> MSession {
+        let s = StoredSession {
+            id: take(&mut self.ids.session),
+            user,
+            access_token: access_token.to_owned(),
+            expires,
+            created_at: self.now,
+            updated_at: self.now,
+        };
+        let view = session_view(session_token, &s);
+        self.t.sessions.insert(session_token.to_owned(), s);
+        view
+    }
 
     /// `create_session`; the store draws the tokens, the driver passes them in.
     pub fn create_session(
@@ -523,18 +837,32 @@ impl Reference {
         if !self.t.users.contains_key(&user) {
             return Err(MErr::UserNotFound(user));
         }
-        let s = StoredSession {
-            id: take(&mut self.ids.session),
-            user,
-            access_token: access_token.to_owned(),
-            expires: self.now + self.max_age,
-            created_at: self.now,
-            updated_at: self.now,
-        };
-        let view = session_view(session_token, &s);
-        let old = self.t.sessions.insert(session_token.to_owned(), s);
-        assert!(old.is_none(), "model: session token handed out twice");
-        Ok(view)
+        assert!(
+            !self.t.sessions.contains_key(session_token),
+            "model: session token handed out twice"
+        );
+        let expires = self.now + self.max_age;
+        Ok(self.insert_session(user, session_token, access_token, expires))
+    }
+
+    /// `create_session_with`: the caller's token (1 to 1024 bytes, not in use by a live or
+    /// an expired session) and expiry (kept even if past). The access token is derived by the
+    /// store; the driver passes in the one it returned (and checks it is stable).
+    pub fn create_session_with(
+        &mut self,
+        user: u32,
+        session_token: &str,
+        access_token: &str,
+        expires: DateTime<Utc>,
+    ) -> MResult<MSession> {
+        required("session_token", session_token, MAX_SESSION_TOKEN)?;
+        if !self.t.users.contains_key(&user) {
+            return Err(MErr::UserNotFound(user));
+        }
+        if self.t.sessions.contains_key(session_token) {
+            return Err(MErr::SessionTokenTaken);
+        }
+        Ok(self.insert_session(user, session_token, access_token, micros_of(expires)))
     }
 
     /// `get_session`: an expired session is deleted and gives `None`.
@@ -547,8 +875,14 @@ impl Reference {
         Some(session_view(token, s))
     }
 
-    /// `update_session`, from the stored session. SPEC does not say whether an expired one is
-    /// deleted here; like `get_session`, it is (an expired session is dead either way).
+    /// `get_session_and_user`: as `get_session`, with the session's user.
+    pub fn get_session_and_user(&mut self, token: &str) -> Option<(MSession, MUser)> {
+        let s = self.get_session(token)?;
+        let u = self.get_user(s.user)?;
+        Some((s, u))
+    }
+
+    /// `update_session`, from the stored session; an expired one is deleted (section 5).
     pub fn update_session(&mut self, token: &str, force: bool) -> Option<MSession> {
         let now = self.now;
         let (max_age, update_age) = (self.max_age, self.update_age);
@@ -567,8 +901,29 @@ impl Reference {
         Some(session_view(token, s))
     }
 
+    /// `set_session_expiry`: exactly this expiry for a live session; a missing or expired one
+    /// gives `None` and nothing is written (not even the deletion the reads do).
+    pub fn set_session_expiry(&mut self, token: &str, expires: DateTime<Utc>) -> Option<MSession> {
+        let now = self.now;
+        let s = self.t.sessions.get_mut(token)?;
+        if expired(now, s.expires) {
+            return None;
+        }
+        s.expires = micros_of(expires);
+        s.updated_at = now;
+        Some(session_view(token, s))
+    }
+
     pub fn delete_session(&mut self, token: &str) {
         self.t.sessions.remove(token);
+    }
+
+    /// `delete_session_returning`: the removed session, live or expired.
+    pub fn delete_session_returning(&mut self, token: &str) -> Option<MSession> {
+        self.t
+            .sessions
+            .remove(token)
+            .map(|s| session_view(token, &s))
     }
 
     /// Live sessions of the user, oldest first (ties: creation order).
@@ -590,10 +945,12 @@ impl Reference {
         out
     }
 
-    /// Deletes every stored session of the user (expired ones too); returns how many.
+    /// Deletes every stored session of the user (expired ones too) and replaces the user's
+    /// stamp; returns how many sessions were removed.
     pub fn delete_sessions(&mut self, user: u32) -> u64 {
         let before = self.t.sessions.len();
         self.t.sessions.retain(|_, s| s.user != user);
+        self.renew_stamp(user);
         (before - self.t.sessions.len()) as u64
     }
 
@@ -606,9 +963,37 @@ impl Reference {
         before != self.t.sessions.len()
     }
 
-    // ---- verification requests -----------------------------------------------------------
+    // ---- email sign-in -------------------------------------------------------------------
 
-    /// `create_verification_request`. Returns the request and whether the sender was called.
+    /// Stores a link under `key` unless a live one holds it (an expired one is replaced).
+    fn insert_link(
+        &mut self,
+        key: LinkKey,
+        identifier: &str,
+        expires: Micros,
+    ) -> MResult<StoredRequest> {
+        if self
+            .t
+            .requests
+            .get(&key)
+            .is_some_and(|r| !expired(self.now, r.expires))
+        {
+            return Err(MErr::VerificationTokenTaken);
+        }
+        let r = StoredRequest {
+            id: take(&mut self.ids.request),
+            identifier: identifier.to_owned(),
+            expires,
+            created_at: self.now,
+            updated_at: self.now,
+        };
+        self.t.requests.insert(key, r.clone());
+        Ok(r)
+    }
+
+    /// `create_verification_request` up to the send: checks and stores the request. The
+    /// driver calls the sender; when it fails, the request is removed again (as by
+    /// `delete_request`), in a second commit on `AuthDb`.
     pub fn create_request(
         &mut self,
         identifier: &str,
@@ -616,57 +1001,37 @@ impl Reference {
         token: &str,
         secret: &str,
         link_max_age: Micros,
-        send_ok: bool,
-    ) -> (MResult<MRequest>, bool) {
-        let checked = (|| {
-            email_key("identifier", identifier)?;
-            required("url", url, MAX_URL)?;
-            required("token", token, MAX_TOKEN)?;
-            required("secret", secret, MAX_TOKEN)?;
-            if link_max_age <= 0 {
-                return Err(MErr::InvalidInput {
-                    field: "provider.max_age",
-                    problem: InputProblem::NotPositive,
-                });
-            }
-            Ok(())
-        })();
-        if let Err(e) = checked {
-            return (Err(e), false);
+    ) -> MResult<MRequest> {
+        let mut c = Checks::default();
+        c.check(email_key("identifier", identifier));
+        c.check(required("url", url, MAX_URL));
+        c.check(required("token", token, MAX_TOKEN));
+        c.check(required("secret", secret, MAX_TOKEN));
+        if link_max_age <= 0 {
+            c.check::<()>(Err(MErr::InvalidInput {
+                field: "provider.max_age",
+                problem: InputProblem::NotPositive,
+            }));
         }
-        let key = format!("{token}{secret}");
-        // The hash is the unique key: a live request with it is a conflict whatever its
-        // identifier; an expired one is replaced.
-        if self
-            .t
-            .requests
-            .get(&key)
-            .is_some_and(|r| !expired(self.now, r.expires))
-        {
-            return (Err(MErr::VerificationTokenTaken), false);
-        }
-        if !send_ok {
-            // "If the sender fails, the request is removed again": the request is gone. The
-            // expired request it replaced is gone too (the store replaced it before sending).
-            self.t.requests.remove(&key);
-            take(&mut self.ids.request);
-            return (Err(MErr::SendFailed), true);
-        }
-        let r = StoredRequest {
-            id: take(&mut self.ids.request),
-            identifier: identifier.to_owned(),
-            expires: self.now + link_max_age,
-            created_at: self.now,
-            updated_at: self.now,
-        };
-        let view = request_view(&key, &r);
-        self.t.requests.insert(key, r);
-        (Ok(view), true)
+        c.done()?;
+        let key = LinkKey::v3(token, secret);
+        let r = self.insert_link(key.clone(), identifier, self.now + link_max_age)?;
+        Ok(request_view(&key, &r))
     }
 
-    /// The stored request for `token + secret` if its identifier matches (normalized, never
-    /// empty): NextAuth matched on the hash alone (CVE-2021-21310); SPEC requires both.
-    fn matching(&self, identifier: &str, key: &str) -> Option<&StoredRequest> {
+    /// Where the sender of a v3 link mails it (rustdoc of `VerificationMail::identifier`): the
+    /// email of the user this identifier belongs to, as stored, or else the normalized
+    /// identifier; never the identifier as typed.
+    pub fn mail_recipient(&self, identifier: &str) -> String {
+        let key = normalize(identifier);
+        self.user_by_key(&key)
+            .and_then(|u| u.email.clone())
+            .unwrap_or(key)
+    }
+
+    /// The stored link under `key` if its identifier matches (normalized, never empty):
+    /// NextAuth matched on the hash alone (CVE-2021-21310); section 6.4 requires both.
+    fn matching(&self, identifier: &str, key: &LinkKey) -> Option<&StoredRequest> {
         let given = normalize(identifier);
         self.t
             .requests
@@ -674,8 +1039,9 @@ impl Reference {
             .filter(|r| !given.is_empty() && normalize(&r.identifier) == given)
     }
 
+    /// The v3 view of the live link under the key of `token + secret`, whichever API made it.
     pub fn get_request(&mut self, identifier: &str, token: &str, secret: &str) -> Option<MRequest> {
-        let key = format!("{token}{secret}");
+        let key = LinkKey::v3(token, secret);
         let r = self.matching(identifier, &key)?;
         if expired(self.now, r.expires) {
             self.t.requests.remove(&key);
@@ -685,33 +1051,186 @@ impl Reference {
     }
 
     pub fn delete_request(&mut self, identifier: &str, token: &str, secret: &str) {
-        let key = format!("{token}{secret}");
+        let key = LinkKey::v3(token, secret);
         if self.matching(identifier, &key).is_some() {
             self.t.requests.remove(&key);
         }
     }
 
-    /// Single use: a matching request is deleted whether or not it has expired; it is
-    /// returned only if live.
+    /// Single use: a matching link is deleted whether or not it has expired; it is returned
+    /// only if live.
+    fn take_link(&mut self, identifier: &str, key: &LinkKey) -> Option<StoredRequest> {
+        let r = self.matching(identifier, key)?.clone();
+        self.t.requests.remove(key);
+        (!expired(self.now, r.expires)).then_some(r)
+    }
+
     pub fn use_request(&mut self, identifier: &str, token: &str, secret: &str) -> Option<MRequest> {
-        let key = format!("{token}{secret}");
-        let r = self.matching(identifier, &key)?.clone();
-        self.t.requests.remove(&key);
-        (!expired(self.now, r.expires)).then(|| request_view(&key, &r))
+        let key = LinkKey::v3(token, secret);
+        self.take_link(identifier, &key)
+            .map(|r| request_view(&key, &r))
+    }
+
+    /// `create_verification_token`: the caller's identifier, hash and expiry (kept even if
+    /// past).
+    pub fn create_token(
+        &mut self,
+        identifier: &str,
+        token_hash: &str,
+        expires: DateTime<Utc>,
+    ) -> MResult<MToken> {
+        let mut c = Checks::default();
+        c.check(email_key("identifier", identifier));
+        c.check(required("token", token_hash, MAX_TOKEN));
+        c.done()?;
+        let r = self.insert_link(LinkKey::authjs(token_hash), identifier, micros_of(expires))?;
+        Ok(MToken {
+            identifier: r.identifier,
+            token: Secret(token_hash.to_owned()),
+            expires: r.expires,
+        })
+    }
+
+    /// `use_verification_token`: single use; returns the stored identifier and expiry with
+    /// the hash string given here.
+    pub fn use_token(&mut self, identifier: &str, token_hash: &str) -> Option<MToken> {
+        self.take_link(identifier, &LinkKey::authjs(token_hash))
+            .map(|r| MToken {
+                identifier: r.identifier,
+                token: Secret(token_hash.to_owned()),
+                expires: r.expires,
+            })
+    }
+
+    // ---- authenticators ------------------------------------------------------------------
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_authenticator(
+        &mut self,
+        credential_id: &str,
+        user: u32,
+        provider_account_id: &str,
+        public_key: &str,
+        counter: u64,
+        device_type: &str,
+        backed_up: bool,
+        transports: Option<&str>,
+    ) -> MResult<MAuthenticator> {
+        let mut c = Checks::default();
+        c.check(required("credential_id", credential_id, MAX_CREDENTIAL_ID));
+        c.check(required(
+            "provider_account_id",
+            provider_account_id,
+            MAX_PROVIDER_ACCOUNT_ID,
+        ));
+        c.check(required(
+            "credential_public_key",
+            public_key,
+            MAX_PUBLIC_KEY,
+        ));
+        c.check(required(
+            "credential_device_type",
+            device_type,
+            MAX_DEVICE_TYPE,
+        ));
+        if let Some(t) = transports {
+            c.check(too_long("transports", t, MAX_TRANSPORTS));
+        }
+        c.done()?;
+        if !self.t.users.contains_key(&user) {
+            return Err(MErr::UserNotFound(user));
+        }
+        if self.t.authenticators.contains_key(credential_id) {
+            return Err(MErr::AuthenticatorTaken);
+        }
+        let a = MAuthenticator {
+            credential_id: credential_id.to_owned(),
+            user,
+            provider_account_id: provider_account_id.to_owned(),
+            credential_public_key: public_key.to_owned(),
+            counter,
+            credential_device_type: device_type.to_owned(),
+            credential_backed_up: backed_up,
+            transports: transports.map(str::to_owned),
+            created_at: self.now,
+            updated_at: self.now,
+        };
+        self.t
+            .authenticators
+            .insert(credential_id.to_owned(), a.clone());
+        Ok(a)
+    }
+
+    pub fn get_authenticator(&self, credential_id: &str) -> Option<MAuthenticator> {
+        self.t.authenticators.get(credential_id).cloned()
+    }
+
+    /// The user's authenticators, oldest first; ties in any order (the driver sorts ties by
+    /// credential id on both sides).
+    pub fn list_authenticators(&self, user: u32) -> Vec<MAuthenticator> {
+        let mut out: Vec<MAuthenticator> = self
+            .t
+            .authenticators
+            .values()
+            .filter(|a| a.user == user)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| (a.created_at, &a.credential_id).cmp(&(b.created_at, &b.credential_id)));
+        out
+    }
+
+    /// Section 6.5: while the stored or the given counter is non-zero, the new one must be
+    /// strictly greater.
+    pub fn update_authenticator_counter(
+        &mut self,
+        credential_id: &str,
+        counter: u64,
+    ) -> MResult<MAuthenticator> {
+        let now = self.now;
+        let a = self
+            .t
+            .authenticators
+            .get_mut(credential_id)
+            .ok_or(MErr::AuthenticatorNotFound)?;
+        if (a.counter != 0 || counter != 0) && counter <= a.counter {
+            return Err(MErr::CounterNotIncreased {
+                stored: a.counter,
+                given: counter,
+            });
+        }
+        a.counter = counter;
+        a.updated_at = now;
+        Ok(a.clone())
     }
 
     // ---- housekeeping --------------------------------------------------------------------
 
-    pub fn purge(&mut self) -> MPurge {
+    /// `purge_expired`'s first part (its own commit on `AuthDb`): expired sessions.
+    pub fn purge_sessions(&mut self) -> u64 {
         let now = self.now;
-        let (s0, r0) = (self.t.sessions.len(), self.t.requests.len());
+        let before = self.t.sessions.len();
         self.t.sessions.retain(|_, s| !expired(now, s.expires));
+        (before - self.t.sessions.len()) as u64
+    }
+
+    /// `purge_expired`'s second part: expired links (v3 requests and Auth.js tokens).
+    pub fn purge_requests(&mut self) -> u64 {
+        let now = self.now;
+        let before = self.t.requests.len();
         self.t.requests.retain(|_, r| !expired(now, r.expires));
+        (before - self.t.requests.len()) as u64
+    }
+
+    pub fn purge(&mut self) -> MPurge {
         MPurge {
-            sessions: (s0 - self.t.sessions.len()) as u64,
-            verification_requests: (r0 - self.t.requests.len()) as u64,
+            sessions: self.purge_sessions(),
+            verification_requests: self.purge_requests(),
         }
     }
+}
+
+fn from_micros(m: Micros) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(m).expect("valid time")
 }
 
 fn session_view(token: &str, s: &StoredSession) -> MSession {
@@ -726,11 +1245,15 @@ fn session_view(token: &str, s: &StoredSession) -> MSession {
     }
 }
 
-fn request_view(key: &str, r: &StoredRequest) -> MRequest {
+fn request_view(key: &LinkKey, r: &StoredRequest) -> MRequest {
+    let hash = match key {
+        LinkKey::Hash(h) => h.clone(),
+        LinkKey::Opaque(_) => unreachable!("v3 requests are keyed by a hash"),
+    };
     MRequest {
         id: r.id,
         identifier: r.identifier.clone(),
-        token: Secret(verification_hash(key)),
+        token: Secret(hash),
         expires: r.expires,
         created_at: r.created_at,
         updated_at: r.updated_at,

@@ -1,6 +1,7 @@
 //! `../tests/model/` (the model-based test's reference model, operation language and driver)
 //! without its proptest strategies, included by path so that the fuzz targets and the
-//! proptest run the very same model.
+//! proptest run the very same model. Under this crate's `cfg(fuzzing)` (see `build.rs`) the
+//! operation types derive `arbitrary::Arbitrary` and `serde::Serialize`.
 
 #![allow(dead_code, clippy::all, clippy::pedantic)]
 
