@@ -99,10 +99,17 @@ pub fn hidden(name: &str, value: &str) -> String {
 
 /// A form with one button that POSTs to `action` with the CSRF token.
 pub fn post_button(action: &str, label: &str, csrf: &str) -> String {
+    post_button_with(action, label, csrf, &[])
+}
+
+/// A form with one button that POSTs to `action` with the CSRF token and `fields`.
+pub fn post_button_with(action: &str, label: &str, csrf: &str, fields: &[(&str, &str)]) -> String {
+    let hidden_fields: String = fields.iter().map(|(k, v)| hidden(k, v)).collect();
     format!(
-        r#"<form method="post" action="{}" class="inline">{}<button type="submit">{}</button></form>"#,
+        r#"<form method="post" action="{}" class="inline">{}{}<button type="submit">{}</button></form>"#,
         escape(action),
         csrf_field(csrf),
+        hidden_fields,
         escape(label)
     )
 }
@@ -168,7 +175,10 @@ pub fn error_message(code: &str) -> &'static str {
         }
         "EmailSignin" => "The sign-in email could not be sent. Check the address.",
         "OAuthCallback" | "AccessDenied" => "The sign-in with the provider did not complete.",
-        "OAuthState" => "The sign-in could not be verified (state mismatch). Please try again.",
+        "OAuthState" => {
+            "The sign-in could not be verified: it was not started in this browser, or this \
+             browser's session changed meanwhile. Please try again."
+        }
         _ => "Something went wrong during sign-in.",
     }
 }
@@ -228,7 +238,12 @@ outbox file.</small></p>
 {mock}"#,
         err = error_box(error),
         csrf = csrf_field(csrf),
-        mock = post_button("/signin/mock", "Sign in with Mock OAuth", csrf),
+        mock = post_button_with(
+            "/signin/mock",
+            "Sign in with Mock OAuth",
+            csrf,
+            &[("flow", "signin")]
+        ),
     );
     layout("Sign in", user, &body)
 }
@@ -239,8 +254,73 @@ pub fn verify_request(user: Option<&User>) -> String {
         "Check your email",
         user,
         "<p>A sign-in link has been sent. In this example the \"email\" is printed on the \
-         server's console and appended to the outbox file; open the link in this browser.</p>",
+         server's console and appended to the outbox file. Open the link in this browser: \
+         opened in another one, it asks you to confirm that you requested it.</p>",
     )
+}
+
+/// What the sign-in link page knows about the link.
+pub struct LinkPage<'a> {
+    /// The address the link signs in as.
+    pub email: &'a str,
+    /// The link's token.
+    pub token: &'a str,
+    /// The link's browser binding (empty for a link without one).
+    pub bind: &'a str,
+    /// Whether this browser is the one that asked for the link.
+    pub bound: bool,
+}
+
+/// The page a sign-in link opens: nothing happens until the button is pressed (a POST), so a
+/// mail scanner that fetches the link does not use it up. Opened in a browser other than the
+/// one that asked for the link, it says so plainly and asks for an explicit confirmation.
+pub fn confirm_link(user: Option<&User>, csrf: &str, link: &LinkPage<'_>) -> String {
+    let replaces = user
+        .filter(|u| u.email.as_deref() != Some(link.email))
+        .map(|u| {
+            format!(
+                r#"<p class="notice">You are signed in as {}. Continuing signs this browser out of that account.</p>"#,
+                escape(&display_name(u))
+            )
+        })
+        .unwrap_or_default();
+    let email = escape(link.email);
+    let fields = [
+        ("email", link.email),
+        ("token", link.token),
+        ("bind", link.bind),
+    ];
+    let body = if link.bound {
+        format!(
+            r#"<p id="link" data-bound="true">Sign in as <strong>{email}</strong>?</p>
+{replaces}<p>{}</p>"#,
+            post_button_with(
+                "/callback/email",
+                &format!("Sign in as {}", link.email),
+                csrf,
+                &fields
+            )
+        )
+    } else {
+        let mut with_confirm = fields.to_vec();
+        with_confirm.push(("other_browser", "yes"));
+        format!(
+            r#"<div class="error" id="link" data-bound="false" data-warning="other-browser">
+<p><strong>This sign-in link was requested from another browser.</strong></p>
+<p>It signs this browser in to the account <strong>{email}</strong>. If you did not ask for a
+sign-in link for that address yourself, someone may be trying to sign you in to their account
+(to see what you do there): close this page.</p>
+</div>
+{replaces}<p>{}</p>"#,
+            post_button_with(
+                "/callback/email",
+                &format!("I asked for this link: sign in as {}", link.email),
+                csrf,
+                &with_confirm
+            )
+        )
+    };
+    layout("Sign in with a link", user, &body)
 }
 
 /// One linked provider account, for the account page.
@@ -300,10 +380,11 @@ pub fn account(
         }
         body.push_str("</ul>\n");
     }
-    body.push_str(&post_button(
+    body.push_str(&post_button_with(
         "/signin/mock",
         "Link a Mock OAuth account",
         csrf,
+        &[("flow", "link")],
     ));
     let _ = write!(
         body,

@@ -7,16 +7,16 @@
 //! ```
 //!
 //! Files, in the working directory: `authdb-web.redb` (the database), `authdb-web-outbox.txt`
-//! (the sign-in links: the "mail"), `authdb-web-secret` (the app secret, made on first start
-//! unless `AUTHDB_WEB_SECRET` is set). See `examples/web/README.md`.
+//! (the sign-in links: the "mail", mode 0600), `authdb-web-secret` (the app secret, made with
+//! mode 0600 on first start unless `AUTHDB_WEB_SECRET` is set; refused if others can read it).
+//! See `examples/web/README.md`.
 
 mod app;
 mod html;
 mod oauth_mock;
+mod security;
 
 use std::error::Error;
-use std::fs::OpenOptions;
-use std::io::{ErrorKind, Write as _};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,38 +66,24 @@ fn options() -> Result<Options, Box<dyn Error>> {
 }
 
 /// The app secret: `AUTHDB_WEB_SECRET`, else the content of `path`, else a new random one
-/// written to `path` (readable by the owner only).
-fn load_or_create_secret(path: &Path) -> Result<String, Box<dyn Error>> {
+/// written to `path` (readable by the owner only). See [`app::load_or_create_secret`].
+fn load_secret(path: &Path) -> Result<String, Box<dyn Error>> {
     if let Ok(s) = std::env::var("AUTHDB_WEB_SECRET")
         && !s.is_empty()
     {
         return Ok(s);
     }
-    match std::fs::read_to_string(path) {
-        Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_owned()),
-        Ok(_) => return Err(format!("{} is empty", path.display()).into()),
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(e.into()),
-    }
-    let secret = app::random_token().map_err(|e| format!("{e:?}"))?;
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    opts.open(path)?
-        .write_all(format!("{secret}\n").as_bytes())?;
-    println!("created a new app secret in {}", path.display());
-    Ok(secret)
+    Ok(app::load_or_create_secret(path)?)
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
     let opts = options()?;
-    let secret = load_or_create_secret(Path::new(SECRET_FILE))?;
+    let secret = load_secret(Path::new(SECRET_FILE))?;
     // Opening is blocking: do it before the async runtime exists.
     // The OAuth tokens of linked accounts are encrypted in the file with a key derived from
     // the app secret.
     let db = AuthDb::builder()
-        .encryption_key(EncryptionKey::from_secret(&secret))
+        .encryption_key(EncryptionKey::from_secret(&secret)?)
         .open(DB_FILE)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -115,9 +101,11 @@ fn main() -> Result<(), Box<dyn Error>> {
             secret,
             echo_links: true,
             clock: Arc::new(SystemClock),
+            limits: app::Limits::default(),
         };
+        let router = app::router(db, cfg).map_err(std::io::Error::other)?;
         println!("authdb web example listening on {base_url} (data in {DB_FILE}; Ctrl-C stops)");
-        app::serve(listener, app::router(db, cfg), async {
+        app::serve(listener, router, app::HEADER_READ_TIMEOUT, async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await

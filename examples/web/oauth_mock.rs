@@ -3,10 +3,13 @@
 //! `/mock-oauth/authorize`, the person picks one of a few fixed identities, the provider
 //! redirects back to `/callback/mock` with a one-time code, and the app exchanges the code at
 //! `/mock-oauth/token` with a real HTTP request (the back channel), authenticated by a client
-//! secret.
+//! secret and by PKCE (S256): the authorize request carries `code_challenge`, and the token
+//! request must bring the `code_verifier` it was made from, so an intercepted code is useless.
 //!
 //! To keep it small, the token response carries the profile too (as an OpenID Connect ID token
-//! would), form-encoded: `access_token`, `refresh_token`, `expires_in`, `sub`, `name`, `email`.
+//! would), form-encoded: `access_token`, `refresh_token`, `expires_in`, `sub`, `name`, `email`,
+//! `email_verified`. The authorize page lets the tester pick the access token's lifetime
+//! (`expires_in`, any `i64`), to try what the app does with absurd values.
 
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
@@ -24,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 use crate::app::{AppError, Ctx, ct_eq, random_token, redirect};
 use crate::html::{self, escape, url_encode};
+use crate::security::{pkce_challenge, valid_pkce_verifier};
 
 /// The provider id accounts are linked under.
 pub const PROVIDER_ID: &str = "mock";
@@ -31,6 +35,8 @@ pub const PROVIDER_ID: &str = "mock";
 pub const CLIENT_ID: &str = "authdb-web";
 /// How long an authorization code can be exchanged.
 const CODE_LIFETIME: Duration = Duration::from_secs(60);
+/// The access token lifetime the authorize page proposes.
+pub const DEFAULT_EXPIRES_IN: i64 = 3600;
 
 /// One identity the mock provider can sign in as.
 pub struct Persona {
@@ -40,6 +46,9 @@ pub struct Persona {
     pub name: &'static str,
     /// Email, if the provider shares one.
     pub email: Option<&'static str>,
+    /// Whether the provider has verified that the person controls that address. Many
+    /// providers let anyone type any address into a profile: such an email proves nothing.
+    pub email_verified: bool,
 }
 
 /// The identities the mock provider knows.
@@ -48,22 +57,34 @@ pub const PERSONAS: &[Persona] = &[
         id: "1001",
         name: "Ada Lovelace",
         email: Some("ada@example.com"),
+        email_verified: true,
     },
     Persona {
         id: "1002",
         name: "Grace Hopper",
         email: Some("grace@example.com"),
+        email_verified: true,
     },
     Persona {
         id: "1003",
         name: "Alan Turing",
         email: None,
+        email_verified: false,
     },
     // A name full of markup, to show that pages escape what providers send.
     Persona {
         id: "1004",
         name: "<script>alert('Mallory')</script> & co",
         email: Some("mallory@example.com"),
+        email_verified: true,
+    },
+    // An account whose profile claims Ada's address without the provider having verified it:
+    // the pre-hijacking attempt. The app neither stores nor matches such an email.
+    Persona {
+        id: "1005",
+        name: "Eve",
+        email: Some("ada@example.com"),
+        email_verified: false,
     },
 ];
 
@@ -80,6 +101,8 @@ pub struct Profile {
     pub name: Option<String>,
     /// Email address, if shared.
     pub email: Option<String>,
+    /// Whether the provider says it verified that address.
+    pub email_verified: bool,
     /// OAuth access token (a secret).
     pub access_token: String,
     /// OAuth refresh token (a secret).
@@ -94,6 +117,7 @@ impl fmt::Debug for Profile {
             .field("sub", &self.sub)
             .field("name", &self.name)
             .field("email", &self.email)
+            .field("email_verified", &self.email_verified)
             .field("expires_in", &self.expires_in)
             .finish_non_exhaustive()
     }
@@ -102,6 +126,8 @@ impl fmt::Debug for Profile {
 struct Grant {
     persona: &'static Persona,
     redirect_uri: String,
+    code_challenge: String,
+    expires_in: i64,
     expires: Instant,
 }
 
@@ -139,20 +165,24 @@ impl Provider {
         }
     }
 
-    /// Where the app sends the browser to start a sign-in.
-    pub fn authorize_url(&self, state: &str) -> String {
+    /// Where the app sends the browser to start a sign-in: `state` comes back unchanged,
+    /// `code_challenge` is `base64url(sha256(code_verifier))` (PKCE, S256).
+    pub fn authorize_url(&self, state: &str, code_challenge: &str) -> String {
         format!(
-            "{}/mock-oauth/authorize?response_type=code&client_id={}&redirect_uri={}&state={}",
+            "{}/mock-oauth/authorize?response_type=code&client_id={}&redirect_uri={}&state={}\
+             &code_challenge={}&code_challenge_method=S256",
             self.base_url,
             url_encode(CLIENT_ID),
             url_encode(&self.redirect_uri),
-            url_encode(state)
+            url_encode(state),
+            url_encode(code_challenge),
         )
     }
 
-    /// The client side of the back channel: exchanges `code` at the token endpoint. Blocking
-    /// (an HTTP request): call it from `spawn_blocking`.
-    pub fn exchange(&self, code: &str) -> Result<Profile, String> {
+    /// The client side of the back channel: exchanges `code` at the token endpoint, proving
+    /// with `code_verifier` that this client started the flow. Blocking (an HTTP request):
+    /// call it from `spawn_blocking`.
+    pub fn exchange(&self, code: &str, code_verifier: &str) -> Result<Profile, String> {
         let url = format!("{}/mock-oauth/token", self.base_url);
         let mut resp = self
             .agent
@@ -163,6 +193,7 @@ impl Provider {
                 ("redirect_uri", self.redirect_uri.as_str()),
                 ("client_id", CLIENT_ID),
                 ("client_secret", self.client_secret.as_str()),
+                ("code_verifier", code_verifier),
             ])
             .map_err(|e| format!("token request failed: {e}"))?;
         let status = resp.status();
@@ -182,6 +213,7 @@ impl Provider {
             sub: field("sub").ok_or("token response without sub")?,
             name: field("name"),
             email: field("email"),
+            email_verified: field("email_verified").as_deref() == Some("true"),
             access_token: field("access_token").ok_or("token response without access_token")?,
             refresh_token: field("refresh_token"),
             expires_in: field("expires_in").and_then(|v| v.parse().ok()),
@@ -218,6 +250,19 @@ struct AuthorizeQuery {
     redirect_uri: String,
     #[serde(default)]
     state: String,
+    #[serde(default)]
+    code_challenge: String,
+    #[serde(default)]
+    code_challenge_method: String,
+}
+
+/// A PKCE S256 challenge: 43 base64url characters (a SHA-256 digest).
+fn valid_challenge(method: &str, challenge: &str) -> bool {
+    method == "S256"
+        && challenge.len() == 43
+        && challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn bad_request(message: &str) -> Response {
@@ -236,24 +281,35 @@ async fn authorize_page(
     if q.response_type != "code" || !p.client_ok(&q.client_id, &q.redirect_uri) {
         return bad_request("Unknown client or redirect URI.");
     }
+    // PKCE is required (OAuth 2.1), with S256 only: `plain` would send the verifier itself.
+    if !valid_challenge(&q.code_challenge_method, &q.code_challenge) {
+        return bad_request("PKCE required: code_challenge with code_challenge_method=S256.");
+    }
     let mut choices = String::new();
     for (i, persona) in PERSONAS.iter().enumerate() {
         let _ = writeln!(
             choices,
-            r#"<p><label><input type="radio" name="persona" value="{}"{}> {} <small>(id {}, {})</small></label></p>"#,
+            r#"<p><label><input type="radio" name="persona" value="{}"{}> {} <small>(id {}, {}{})</small></label></p>"#,
             escape(persona.id),
             if i == 0 { " checked" } else { "" },
             escape(persona.name),
             escape(persona.id),
             escape(persona.email.unwrap_or("no email shared")),
+            match (persona.email, persona.email_verified) {
+                (Some(_), true) => ", verified",
+                (Some(_), false) => ", not verified",
+                (None, _) => "",
+            },
         );
     }
     let body = format!(
         r#"<p>This page belongs to the mock provider. <strong>{client}</strong> asks to know who you are.
 Sign in to the provider as:</p>
 <form method="post" action="/mock-oauth/authorize">
-{csrf}{client_id}{redirect_uri}{state}
-{choices}<button type="submit" name="decision" value="allow">Allow</button>
+{csrf}{client_id}{redirect_uri}{state}{challenge}
+{choices}<p><label>Access token lifetime (<code>expires_in</code>, seconds)
+<input type="text" name="expires_in" value="{expires_in}" inputmode="numeric"></label></p>
+<button type="submit" name="decision" value="allow">Allow</button>
 <button type="submit" name="decision" value="deny">Deny</button>
 </form>"#,
         client = escape(CLIENT_ID),
@@ -261,6 +317,8 @@ Sign in to the provider as:</p>
         client_id = html::hidden("client_id", &q.client_id),
         redirect_uri = html::hidden("redirect_uri", &q.redirect_uri),
         state = html::hidden("state", &q.state),
+        challenge = html::hidden("code_challenge", &q.code_challenge),
+        expires_in = DEFAULT_EXPIRES_IN,
     );
     Html(html::layout("Mock OAuth: sign in", None, &body)).into_response()
 }
@@ -276,7 +334,11 @@ struct AuthorizeForm {
     #[serde(default)]
     state: String,
     #[serde(default)]
+    code_challenge: String,
+    #[serde(default)]
     persona: String,
+    #[serde(default)]
+    expires_in: String,
     #[serde(default)]
     decision: String,
 }
@@ -300,6 +362,17 @@ async fn authorize_submit(
     let Some(persona) = persona(&f.persona) else {
         return Ok(bad_request("Unknown identity."));
     };
+    if !valid_challenge("S256", &f.code_challenge) {
+        return Ok(bad_request("PKCE required."));
+    }
+    let expires_in = if f.expires_in.trim().is_empty() {
+        DEFAULT_EXPIRES_IN
+    } else {
+        match f.expires_in.trim().parse::<i64>() {
+            Ok(v) => v,
+            Err(_) => return Ok(bad_request("expires_in must be a whole number of seconds.")),
+        }
+    };
     let code = random_token()?;
     {
         let mut grants = p.grants.lock();
@@ -310,6 +383,8 @@ async fn authorize_submit(
             Grant {
                 persona,
                 redirect_uri: f.redirect_uri.clone(),
+                code_challenge: f.code_challenge.clone(),
+                expires_in,
                 expires: now + CODE_LIFETIME,
             },
         );
@@ -334,6 +409,8 @@ struct TokenForm {
     client_id: String,
     #[serde(default)]
     client_secret: String,
+    #[serde(default)]
+    code_verifier: String,
 }
 
 fn token_error(status: StatusCode, code: &str) -> Response {
@@ -345,7 +422,8 @@ fn token_error(status: StatusCode, code: &str) -> Response {
         .into_response()
 }
 
-/// The token endpoint: one use per code, only for the client that asked for it.
+/// The token endpoint: one use per code, only for the client that asked for it and only with
+/// the PKCE verifier of its challenge.
 async fn token(
     State(p): State<Arc<Provider>>,
     Form(f): Form<TokenForm>,
@@ -359,21 +437,28 @@ async fn token(
             "unsupported_grant_type",
         ));
     }
-    // Removed whether or not it is still valid: a code works at most once.
+    // Removed whether or not it is still valid: a code works at most once, and a wrong
+    // verifier spends it too (RFC 7636 §4.6: the attempt fails; the code is not retried).
     let grant = p.grants.lock().remove(&f.code);
-    let Some(grant) =
-        grant.filter(|g| g.expires > Instant::now() && g.redirect_uri == f.redirect_uri)
-    else {
+    let Some(grant) = grant.filter(|g| {
+        g.expires > Instant::now()
+            && g.redirect_uri == f.redirect_uri
+            && valid_pkce_verifier(&f.code_verifier)
+            && ct_eq(&pkce_challenge(&f.code_verifier), &g.code_challenge)
+    }) else {
         return Ok(token_error(StatusCode::BAD_REQUEST, "invalid_grant"));
     };
     let persona = grant.persona;
     let body = format!(
-        "access_token={}&token_type=bearer&expires_in=3600&refresh_token={}&sub={}&name={}&email={}",
+        "access_token={}&token_type=bearer&expires_in={}&refresh_token={}&sub={}&name={}&email={}\
+         &email_verified={}",
         random_token()?,
+        grant.expires_in,
         random_token()?,
         url_encode(persona.id),
         url_encode(persona.name),
         url_encode(persona.email.unwrap_or("")),
+        persona.email.is_some() && persona.email_verified,
     );
     Ok((
         StatusCode::OK,
