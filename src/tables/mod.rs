@@ -5,6 +5,7 @@
 pub(crate) mod accounts;
 pub(crate) mod authenticators;
 pub(crate) mod credentials;
+mod prefixed;
 pub(crate) mod sessions;
 pub(crate) mod users;
 pub(crate) mod verification;

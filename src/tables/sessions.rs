@@ -22,51 +22,10 @@ use crate::source::Source;
 use crate::tables::{Lookup, is_expired};
 use crate::token;
 
-const RECORD: u8 = b'r';
-const BY_USER: u8 = b'u';
-const BY_EXPIRY: u8 = b'x';
-
-type RecordKey = [u8; 1 + 32];
-type UserKey = [u8; 1 + 16 + 32];
-type ExpiryKey = [u8; 1 + 8 + 32];
-
-/// The concatenation of `parts`, which the caller sizes to exactly `N` bytes.
-fn join<const N: usize>(parts: &[&[u8]]) -> [u8; N] {
-    let mut out = [0u8; N];
-    for (dst, src) in out.iter_mut().zip(parts.iter().flat_map(|p| p.iter())) {
-        *dst = *src;
-    }
-    out
-}
-
-fn record_key(hash: &HashKey) -> RecordKey {
-    join(&[&[RECORD], hash])
-}
-
-fn user_key(user: &IdKey, hash: &HashKey) -> UserKey {
-    join(&[&[BY_USER], user, hash])
-}
-
-/// An i64 as 8 bytes that sort like the numbers.
-fn sortable(t: i64) -> [u8; 8] {
-    (t.cast_unsigned() ^ (1 << 63)).to_be_bytes()
-}
-
-fn unsortable(b: [u8; 8]) -> i64 {
-    (u64::from_be_bytes(b) ^ (1 << 63)).cast_signed()
-}
-
-fn expiry_key(expires: i64, hash: &HashKey) -> ExpiryKey {
-    join(&[&[BY_EXPIRY], &sortable(expires), hash])
-}
-
-/// The last `N` bytes of a key of known layout.
-fn tail<const N: usize>(key: &[u8]) -> Option<[u8; N]> {
-    key.len()
-        .checked_sub(N)
-        .and_then(|at| key.get(at..))
-        .and_then(|t| t.try_into().ok())
-}
+use super::prefixed::{
+    BY_EXPIRY, BY_USER, RECORD, due_entries, entry_user, expiry_key, filed_expiry, record_key,
+    tail_hash, user_hashes, user_key,
+};
 
 /// The session model for a stored record and the token the caller gave.
 pub(crate) fn to_model(rec: &SessionRecord, session_token: &str) -> Result<Session> {
@@ -101,22 +60,6 @@ pub(crate) fn record(
     t.get(record_key(hash).as_slice())?
         .map(|g| SessionRecord::decode(g.value()))
         .transpose()
-}
-
-/// The token hashes of the user's sessions (by-user index order).
-fn user_hashes(
-    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
-    user: &IdKey,
-) -> Result<Vec<HashKey>> {
-    let lo = user_key(user, &[0; 32]);
-    let hi = user_key(user, &[0xff; 32]);
-    let mut out = Vec::new();
-    for e in t.range(lo.as_slice()..=hi.as_slice())? {
-        if let Some(h) = tail::<32>(e?.0.value()) {
-            out.push(h);
-        }
-    }
-    Ok(out)
 }
 
 /// The session for `session_token` at `now`.
@@ -165,7 +108,7 @@ pub(crate) fn each_record(
 /// The token hash of a record entry's key; `None` for an index entry or a malformed key.
 pub(crate) fn record_hash(key: &[u8]) -> Option<HashKey> {
     (key.len() == 33 && key.first() == Some(&RECORD))
-        .then(|| tail::<32>(key))
+        .then(|| tail_hash(key))
         .flatten()
 }
 
@@ -316,23 +259,10 @@ impl<'t> SessionTable<'t> {
     /// re-files extended ones under their real expiry, drops entries of missing or damaged
     /// records. Returns (entries walked, sessions removed).
     pub(crate) fn purge(&mut self, now: i64, limit: usize) -> Result<(usize, u64)> {
-        let lo = [BY_EXPIRY];
-        let hi = expiry_key(now, &[0; 32]);
-        let mut due = Vec::new();
-        for e in self.t.range(lo.as_slice()..hi.as_slice())? {
-            if due.len() >= limit {
-                break;
-            }
-            due.push(e?.0.value().to_vec());
-        }
+        let due = due_entries(&self.t, now, limit)?;
         let mut removed = 0;
         for key in &due {
-            let (Some(hash), Some(filed)) = (
-                tail::<32>(key),
-                key.get(1..9)
-                    .and_then(|b| b.try_into().ok())
-                    .map(unsortable),
-            ) else {
+            let (Some(hash), Some(filed)) = (tail_hash(key), filed_expiry(key)) else {
                 self.t.remove(key.as_slice())?;
                 continue;
             };
@@ -382,7 +312,7 @@ pub(crate) fn check(rtx: &redb::ReadTransaction, p: &mut IntegrityReport) -> Res
         match key.first().copied() {
             Some(RECORD) => {
                 records += 1;
-                let Some(hash) = tail::<32>(key).filter(|_| key.len() == 33) else {
+                let Some(hash) = tail_hash(key).filter(|_| key.len() == 33) else {
                     p.push(IntegrityProblem::CorruptRecord {
                         table: SESSIONS_NAME,
                         key: hex(key),
@@ -428,10 +358,7 @@ pub(crate) fn check(rtx: &redb::ReadTransaction, p: &mut IntegrityReport) -> Res
                 }
             }
             Some(BY_USER) if key.len() == 49 && v.value().is_empty() => {
-                let (Some(user), Some(hash)) = (
-                    key.get(1..17).and_then(|u| <[u8; 16]>::try_from(u).ok()),
-                    tail::<32>(key),
-                ) else {
+                let (Some(user), Some(hash)) = (entry_user(key), tail_hash(key)) else {
                     continue;
                 };
                 let ok = record(&t, &hash)
@@ -444,12 +371,7 @@ pub(crate) fn check(rtx: &redb::ReadTransaction, p: &mut IntegrityReport) -> Res
                 }
             }
             Some(BY_EXPIRY) if key.len() == 41 && v.value().is_empty() => {
-                let (Some(filed), Some(hash)) = (
-                    key.get(1..9)
-                        .and_then(|b| b.try_into().ok())
-                        .map(unsortable),
-                    tail::<32>(key),
-                ) else {
+                let (Some(filed), Some(hash)) = (filed_expiry(key), tail_hash(key)) else {
                     continue;
                 };
                 let ok =
@@ -469,20 +391,4 @@ pub(crate) fn check(rtx: &redb::ReadTransaction, p: &mut IntegrityReport) -> Res
         }
     }
     Ok(records)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sortable_keeps_order() {
-        let xs = [i64::MIN, -5, -1, 0, 1, 7, i64::MAX];
-        for w in xs.windows(2) {
-            assert!(sortable(w[0]) < sortable(w[1]));
-        }
-        for x in xs {
-            assert_eq!(unsortable(sortable(x)), x);
-        }
-    }
 }

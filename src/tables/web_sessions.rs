@@ -24,58 +24,14 @@ use crate::tables::is_expired;
 use crate::token::hex;
 use crate::web_sessions::{WebSession, WebSessionHandle, WebSessionId, WebSessionInfo};
 
-const RECORD: u8 = b'r';
-const BY_USER: u8 = b'u';
-const BY_EXPIRY: u8 = b'x';
+use super::prefixed::{
+    BY_EXPIRY, BY_USER, RECORD, due_entries, entry_user, expiry_key, filed_expiry, record_key,
+    tail_hash, user_hashes, user_key,
+};
 
 /// The key a web session is stored under: SHA-256 of its 16-byte id.
 pub(crate) fn id_hash(id: &WebSessionId) -> HashKey {
     Sha256::digest(id.to_bytes()).into()
-}
-
-/// The concatenation of `parts`, which the caller sizes to exactly `N` bytes.
-fn join<const N: usize>(parts: &[&[u8]]) -> [u8; N] {
-    let mut out = [0u8; N];
-    for (dst, src) in out.iter_mut().zip(parts.iter().flat_map(|p| p.iter())) {
-        *dst = *src;
-    }
-    out
-}
-
-fn record_key(hash: &HashKey) -> [u8; 33] {
-    join(&[&[RECORD], hash])
-}
-
-fn user_key(user: &IdKey, hash: &HashKey) -> [u8; 49] {
-    join(&[&[BY_USER], user, hash])
-}
-
-/// An i64 as 8 bytes that sort like the numbers.
-fn sortable(t: i64) -> [u8; 8] {
-    (t.cast_unsigned() ^ (1 << 63)).to_be_bytes()
-}
-
-fn unsortable(b: [u8; 8]) -> i64 {
-    (u64::from_be_bytes(b) ^ (1 << 63)).cast_signed()
-}
-
-fn expiry_key(expires: i64, hash: &HashKey) -> [u8; 41] {
-    join(&[&[BY_EXPIRY], &sortable(expires), hash])
-}
-
-/// The last 32 bytes of a key of known layout.
-fn tail_hash(key: &[u8]) -> Option<HashKey> {
-    key.len()
-        .checked_sub(32)
-        .and_then(|at| key.get(at..))
-        .and_then(|t| t.try_into().ok())
-}
-
-/// The expiry a `x` entry is filed under.
-fn filed_expiry(key: &[u8]) -> Option<i64> {
-    key.get(1..9)
-        .and_then(|b| b.try_into().ok())
-        .map(unsortable)
 }
 
 /// The web session model for a stored record and the id the caller gave.
@@ -108,22 +64,6 @@ pub(crate) fn record(
     t.get(record_key(hash).as_slice())?
         .map(|g| codec::decode(g.value()))
         .transpose()
-}
-
-/// The id hashes of the user's web sessions (by-user index order).
-fn user_hashes(
-    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
-    user: &IdKey,
-) -> Result<Vec<HashKey>> {
-    let lo = user_key(user, &[0; 32]);
-    let hi = user_key(user, &[0xff; 32]);
-    let mut out = Vec::new();
-    for e in t.range(lo.as_slice()..=hi.as_slice())? {
-        if let Some(h) = tail_hash(e?.0.value()) {
-            out.push(h);
-        }
-    }
-    Ok(out)
 }
 
 /// The live web session with this id, or `None` (missing or expired).
@@ -269,16 +209,8 @@ impl<'t> WebSessionTable<'t> {
     /// Every entry walked is removed, so repeated calls make progress. Returns (entries
     /// walked, records removed). Cost: the entries walked, never the table.
     pub(crate) fn purge(&mut self, now: i64, limit: usize) -> Result<(usize, u64)> {
-        let lo = [BY_EXPIRY];
         // Everything filed strictly before `now`: expired by definition (`now > expires`).
-        let hi = expiry_key(now, &[0; 32]);
-        let mut due = Vec::new();
-        for e in self.t.range(lo.as_slice()..hi.as_slice())? {
-            if due.len() >= limit {
-                break;
-            }
-            due.push(e?.0.value().to_vec());
-        }
+        let due = due_entries(&self.t, now, limit)?;
         let mut removed = 0;
         for key in &due {
             let (Some(hash), Some(filed)) = (tail_hash(key), filed_expiry(key)) else {
@@ -363,10 +295,7 @@ pub(crate) fn check(rtx: &redb::ReadTransaction, p: &mut IntegrityReport) -> Res
                 }
             }
             Some(BY_USER) if key.len() == 49 && v.value().is_empty() => {
-                let (Some(user), Some(hash)) = (
-                    key.get(1..17).and_then(|u| <[u8; 16]>::try_from(u).ok()),
-                    tail_hash(key),
-                ) else {
+                let (Some(user), Some(hash)) = (entry_user(key), tail_hash(key)) else {
                     continue;
                 };
                 let ok = record(&t, &hash).is_ok_and(|r| {
