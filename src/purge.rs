@@ -12,7 +12,8 @@ use crate::model::PurgeStats;
 pub const PURGE_BATCH: usize = 1000;
 
 impl AuthDb {
-    /// Deletes expired sessions and verification requests, walking the expiry indexes in
+    /// Deletes expired sessions, verification requests and web-session records, walking the
+    /// expiry indexes in
     /// batches of [`PURGE_BATCH`] entries per transaction (so writers are never blocked long).
     /// Each batch is a transaction of its own: purge never shares a commit with sign-ins.
     /// Rows are found through the expiry indexes, never by scanning the tables.
@@ -34,6 +35,13 @@ impl AuthDb {
             let n = self.run_alone(|tx| tx.purge_verification(now, PURGE_BATCH))?;
             stats.verification_requests += n;
             if n < PURGE_BATCH as u64 {
+                break;
+            }
+        }
+        loop {
+            let (walked, removed) = self.run_alone(|tx| tx.purge_web_sessions(now, PURGE_BATCH))?;
+            stats.web_sessions += removed;
+            if walked < PURGE_BATCH {
                 break;
             }
         }
@@ -60,6 +68,7 @@ impl AuthDb {
                         Ok(p) => {
                             s.purged.sessions += p.sessions;
                             s.purged.verification_requests += p.verification_requests;
+                            s.purged.web_sessions += p.web_sessions;
                         }
                         Err(_) => s.errors += 1,
                     }

@@ -247,7 +247,8 @@ impl AuthDb {
         let now = self.cfg().now_micros();
         let mut removed = 0;
         loop {
-            let (walked, n) = self.submit(move |tx| tx.purge_web_sessions(now, batch))?;
+            // A transaction of its own: housekeeping never shares a commit with sign-ins.
+            let (walked, n) = self.run_alone(|tx| tx.purge_web_sessions(now, batch))?;
             removed += n;
             if walked < batch {
                 return Ok(removed);

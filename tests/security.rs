@@ -322,3 +322,30 @@ fn a_session_cap_never_evicts_the_session_it_just_made() {
         assert_eq!(db.list_sessions(&u.id).unwrap().len(), 1);
     }
 }
+
+#[test]
+fn a_password_change_ends_framework_sessions_and_purge_removes_expired_ones() {
+    use authdb::web_sessions::{WebSession, WebSessionId};
+    let (db, clock) = mem_db();
+    let u = db.create_user(&profile("a@x.io")).unwrap();
+    let mine = WebSession {
+        id: WebSessionId::from_bytes([1; 16]),
+        user_id: Some(u.id),
+        expires: db.now() + Duration::hours(1),
+        data: b"{}".to_vec(),
+    };
+    let anon = WebSession {
+        id: WebSessionId::from_bytes([2; 16]),
+        user_id: None,
+        expires: db.now() + Duration::hours(1),
+        data: b"{}".to_vec(),
+    };
+    assert!(db.web_session_create(&mine).unwrap());
+    assert!(db.web_session_create(&anon).unwrap());
+    db.set_password(&u.id, "new password").unwrap();
+    assert!(db.web_session_load(&mine.id).unwrap().is_none());
+    assert!(db.web_session_load(&anon.id).unwrap().is_some());
+    clock.advance(Duration::hours(2));
+    assert_eq!(db.purge_expired().unwrap().web_sessions, 1);
+    assert!(db.check_integrity().unwrap().is_clean());
+}

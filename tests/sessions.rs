@@ -501,7 +501,8 @@ fn purge_expired_counts_and_leaves_live_rows() {
             db.purge_expired().unwrap(),
             authdb::PurgeStats {
                 sessions: 0,
-                verification_requests: 3
+                verification_requests: 3,
+                web_sessions: 0,
             }
         );
         assert_eq!(stored_sessions(&db), 5);

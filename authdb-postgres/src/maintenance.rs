@@ -43,6 +43,8 @@ pub(crate) fn purge_expired(db: &PgAuthDb) -> Result<PurgeStats> {
     Ok(PurgeStats {
         sessions: run(PURGE_SESSIONS)?,
         verification_requests: run(PURGE_VERIFICATION)?,
+        // This backend keeps no web-session (tower-sessions) records.
+        web_sessions: 0,
     })
 }
 

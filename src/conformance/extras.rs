@@ -1739,7 +1739,8 @@ pub(super) fn purge_expired_counts<S: Backend>(fx: &Fixture<S>) {
         fx.store.purge_expired().expect("purge_expired"),
         PurgeStats {
             sessions: 0,
-            verification_requests: 4
+            verification_requests: 4,
+            web_sessions: 0,
         }
     );
     let r = report(fx);
@@ -1750,7 +1751,8 @@ pub(super) fn purge_expired_counts<S: Backend>(fx: &Fixture<S>) {
         fx.store.purge_expired().expect("purge_expired"),
         PurgeStats {
             sessions: 3,
-            verification_requests: 0
+            verification_requests: 0,
+            web_sessions: 0,
         }
     );
     assert_eq!(report(fx).sessions, 2);

@@ -29,4 +29,7 @@ pub struct PurgeStats {
     pub sessions: u64,
     /// Expired verification requests removed.
     pub verification_requests: u64,
+    /// Expired web-session (tower-sessions) records removed.
+    #[serde(default)]
+    pub web_sessions: u64,
 }

@@ -94,8 +94,10 @@ impl<'db> WriteTxn<'db> {
         self.require_user(user_id)?;
         crate::tables::credentials::put(&self.txn, user_id, phc, self.now_micros())?;
         if self.cfg.password_change_ends_sessions {
-            crate::tables::sessions::SessionTable::open(&self.txn)?
-                .remove_all_of(&user_id.to_bytes())?;
+            let user = user_id.to_bytes();
+            crate::tables::sessions::SessionTable::open(&self.txn)?.remove_all_of(&user)?;
+            // The framework's sessions (tower-sessions records naming the user) end too.
+            crate::tables::web_sessions::WebSessionTable::open(&self.txn)?.remove_all_of(&user)?;
         }
         self.renew_stamp(user_id)
     }
