@@ -318,7 +318,10 @@ fn a_session_cap_never_evicts_the_session_it_just_made() {
         })
         .unwrap();
         // Same microsecond every time: creation order, not token order, decides.
-        assert!(db.get_session(token).unwrap().is_some(), "{token} was evicted");
+        assert!(
+            db.get_session(token).unwrap().is_some(),
+            "{token} was evicted"
+        );
         assert_eq!(db.list_sessions(&u.id).unwrap().len(), 1);
     }
 }
