@@ -310,3 +310,16 @@ impl Builder {
         self.open_backend(redb::backends::InMemoryBackend::new())
     }
 }
+
+impl AuthDb {
+    /// Opens (or creates) the database file at `path` with the default settings.
+    /// See [`Builder::open`].
+    pub fn open(path: impl AsRef<Path>) -> Result<AuthDb> {
+        Builder::default().open(path)
+    }
+
+    /// A [`Builder`] with the defaults.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+}

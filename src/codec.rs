@@ -351,25 +351,6 @@ pub(crate) mod v1 {
     }
 }
 
-/// Decodes `bytes` as the record type of table number `table % 6` (users, accounts, sessions,
-/// verification requests, credentials, authenticators). For the `decode` fuzz target.
-#[cfg(feature = "fuzzing")]
-pub(crate) fn decode_any(table: u8, bytes: &[u8]) -> Result<()> {
-    use crate::crypto::EncryptionKey;
-    let key = EncryptionKey::from_bytes([7; 32]);
-    match table % 6 {
-        0 => crate::tables::users::to_model(&decode::<UserRecord>(bytes)?).map(drop),
-        1 => crate::tables::accounts::to_model(&decode::<AccountRecord>(bytes)?, Some(&key))
-            .map(drop),
-        2 => crate::tables::sessions::to_info(&SessionRecord::decode(bytes)?).map(drop),
-        3 => crate::tables::verification::to_model(&decode::<VerificationRecord>(bytes)?, &[0; 32])
-            .map(drop),
-        4 => decode::<CredentialRecord>(bytes).map(drop),
-        _ => crate::tables::authenticators::to_model("id", &decode::<AuthenticatorRecord>(bytes)?)
-            .map(drop),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,7 @@
 //! `AuthDb`: the handle, its transactions and group commit.
 
-use std::path::Path;
 use std::sync::Arc;
 
-use crate::builder::Builder;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::group::{GroupCommit, WriteStats};
@@ -46,17 +44,6 @@ impl std::fmt::Debug for AuthDb {
 }
 
 impl AuthDb {
-    /// Opens (or creates) the database file at `path` with the default settings.
-    /// See [`Builder::open`].
-    pub fn open(path: impl AsRef<Path>) -> Result<AuthDb> {
-        Builder::default().open(path)
-    }
-
-    /// A [`Builder`] with the defaults.
-    pub fn builder() -> Builder {
-        Builder::default()
-    }
-
     /// Takes an opened redb database: creates the schema in an empty one, migrates an older
     /// one, refuses a newer one.
     pub(crate) fn init(db: redb::Database, cfg: Config) -> Result<AuthDb> {
@@ -136,6 +123,7 @@ impl AuthDb {
     /// Runs one write operation in a transaction of its own, outside group commit: for
     /// housekeeping (purge) whose large batches must not delay sign-ins sharing a commit.
     pub(crate) fn run_alone<T>(&self, op: impl FnOnce(&WriteTxn<'_>) -> Result<T>) -> Result<T> {
+        self.inner.group.count_alone();
         let tx = WriteTxn::begin(&self.inner.db, &self.inner.cfg)?;
         let out = op(&tx)?;
         tx.commit()?;

@@ -132,7 +132,8 @@ struct Queue {
 /// Counters of the group-commit writer, from [`AuthDb::write_stats`](crate::AuthDb::write_stats).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteStats {
-    /// Single-operation writes submitted (each `AuthDb` write call is one).
+    /// Single-operation writes submitted (each `AuthDb` write call is one, and so is each
+    /// batch of a purge).
     pub operations: u64,
     /// Write transactions committed (or attempted) for them. `operations / transactions` is
     /// the average batch size: above 1 when concurrent writers shared fsyncs.
@@ -213,6 +214,13 @@ impl GroupCommit {
 
     pub(crate) fn stats(&self) -> WriteStats {
         self.queue.lock().stats
+    }
+
+    /// Counts a write that ran in a transaction of its own, outside any batch (purge).
+    pub(crate) fn count_alone(&self) {
+        let stats = &mut self.queue.lock().stats;
+        stats.operations += 1;
+        stats.transactions += 1;
     }
 }
 

@@ -65,7 +65,7 @@ pub(crate) fn verification_token_key(token_hash: &str) -> [u8; 32] {
 }
 
 /// 64 hex characters (either case) as 32 bytes.
-fn unhex32(s: &str) -> Option<[u8; 32]> {
+pub(crate) fn unhex32(s: &str) -> Option<[u8; 32]> {
     fn val(c: u8) -> Option<u8> {
         match c {
             b'0'..=b'9' => Some(c - b'0'),

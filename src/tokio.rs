@@ -51,13 +51,13 @@ use crate::email::EmailProvider;
 use crate::error::{Error, Result};
 use crate::group::WriteStats;
 use crate::integrity::IntegrityReport;
+use crate::model::web_session::{WebSession, WebSessionHandle, WebSessionId, WebSessionInfo};
 use crate::model::{
     Account, Authenticator, Credentials, NewAccount, NewAuthenticator, NewSession, NewUser,
     PurgeStats, Session, SessionId, SessionInfo, User, UserId, UserPatch, VerificationRequest,
     VerificationToken,
 };
 use crate::txn::WriteTxn;
-use crate::web_sessions::{WebSession, WebSessionHandle, WebSessionId, WebSessionInfo};
 
 /// An [`AuthDb`] for async code: every operation is an `async fn` that runs the blocking call
 /// on tokio's blocking pool. Cheap to clone (it is an `AuthDb`, an `Arc` inside); share one

@@ -11,6 +11,7 @@ mod redact;
 mod session;
 mod user;
 mod verification;
+pub(crate) mod web_session;
 
 use serde::{Deserialize, Serialize};
 

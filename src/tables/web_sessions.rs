@@ -11,18 +11,17 @@
 //! with the record in the same transaction.
 
 use redb::{ReadableTable, Table};
-use sha2::{Digest, Sha256};
 
 use crate::codec::{self, WebSessionRecord, from_micros};
 use crate::error::{Error, Result};
 use crate::integrity::{self, IntegrityProblem, IntegrityReport};
 use crate::model::UserId;
+use crate::model::web_session::{WebSession, WebSessionHandle, WebSessionId, WebSessionInfo};
 use crate::schema::{
     self, HashKey, IdKey, WEB_SESSIONS_BY_EXPIRY_NAME, WEB_SESSIONS_BY_USER_NAME, WEB_SESSIONS_NAME,
 };
 use crate::tables::is_expired;
 use crate::token::hex;
-use crate::web_sessions::{WebSession, WebSessionHandle, WebSessionId, WebSessionInfo};
 
 use super::prefixed::{
     BY_EXPIRY, BY_USER, RECORD, due_entries, entry_user, expiry_key, filed_expiry, record_key,
@@ -31,7 +30,7 @@ use super::prefixed::{
 
 /// The key a web session is stored under: SHA-256 of its 16-byte id.
 pub(crate) fn id_hash(id: &WebSessionId) -> HashKey {
-    Sha256::digest(id.to_bytes()).into()
+    id.hash()
 }
 
 /// The web session model for a stored record and the id the caller gave.

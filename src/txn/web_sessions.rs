@@ -3,10 +3,10 @@
 use crate::codec::{WebSessionRecord, micros};
 use crate::error::{Error, InputProblem, Result};
 use crate::model::UserId;
-use crate::tables::web_sessions::{self, WebSessionTable};
-use crate::web_sessions::{
+use crate::model::web_session::{
     MAX_WEB_SESSION_DATA_LEN, WebSession, WebSessionHandle, WebSessionId, WebSessionInfo,
 };
+use crate::tables::web_sessions::{self, WebSessionTable};
 
 use super::WriteTxn;
 
