@@ -1,13 +1,21 @@
-//! Durable `create_session` from 1, 2, 4 and 8 threads at once: total throughput (sessions per
-//! second, criterion's `Elements`), authdb beside SQLite (each thread its own connection, WAL,
-//! `synchronous=FULL`, busy timeout), on the 10k-session data set.
+//! Durable `create_session` from many threads at once, authdb and SQLite **interleaved**: for
+//! each thread count, pairs of (authdb, SQLite) runs — the order alternating from pair to pair —
+//! with a disk flush-latency probe before and after each pair. Each run: `threads` threads
+//! released together, each doing `AUTHDB_BENCH_CONC_OPS` (500) durable `create_session`s; the
+//! time is from the release until the last thread is done. SQLite: TypeORM schema, WAL,
+//! `synchronous=FULL`, one connection per thread (opened before the clock starts), busy timeout
+//! 10 s. The sessions made are deleted again, untimed, after the pair's second probe; then the
+//! disk is left to settle (`sync`, 1 s) before the next pair's first probe.
 //!
 //! ```text
-//! cargo bench --bench concurrency
+//! cargo bench --bench concurrency                  # 100k and 1M sessions; 1 and 8 threads
+//! AUTHDB_BENCH_LARGE=0 cargo bench --bench concurrency                    # 100k only
+//! AUTHDB_BENCH_LARGE=0 AUTHDB_BENCH_SMALL_SESSIONS=5000 AUTHDB_BENCH_CONC_ROUNDS=2 \
+//!   AUTHDB_BENCH_CONC_OPS=50 cargo bench --bench concurrency              # smoke test
 //! ```
 //!
-//! One iteration = one `create_session` on each thread; the time is from the moment all threads
-//! are released until the last one is done. The sessions made are deleted again, untimed.
+//! Saved as `target/tmp/authdb-bench-concurrency-<size>-<threads>threads-pairs.json` for
+//! `benches/report.py`, which takes the ratio only from pairs whose probes agree.
 #![allow(clippy::cast_possible_wrap, clippy::cast_precision_loss)]
 
 mod common;
@@ -15,19 +23,15 @@ mod common;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use authdb::Durability;
 use authdb::prelude::*;
-use common::{Dataset, Size};
-use criterion::{BenchmarkId, SamplingMode, Throughput};
+use authdb::{AuthDb, Durability, UserId};
+use common::{Dataset, Probe};
 
-const THREADS: [usize; 4] = [1, 2, 4, 8];
-
-/// Runs `per_thread(thread, iters)` on `threads` threads released together; returns the wall
-/// time until the last finished and what each returned.
+/// Runs `per_thread(thread)` on `threads` threads released together; returns the wall time
+/// until the last finished and what each returned.
 fn run_threads<T: Send>(
     threads: usize,
-    iters: u64,
-    per_thread: impl Fn(usize, u64) -> T + Sync,
+    per_thread: impl Fn(usize) -> T + Sync,
 ) -> (Duration, Vec<T>) {
     let barrier = Barrier::new(threads + 1);
     std::thread::scope(|s| {
@@ -36,7 +40,7 @@ fn run_threads<T: Send>(
                 let (barrier, per_thread) = (&barrier, &per_thread);
                 s.spawn(move || {
                     barrier.wait();
-                    per_thread(k, iters)
+                    per_thread(k)
                 })
             })
             .collect();
@@ -50,96 +54,179 @@ fn run_threads<T: Send>(
     })
 }
 
+/// What one run of one engine measured, and what it made (deleted after the pair's second
+/// probe, so neither the other engine's run nor the probe pays for the clean-up).
+struct Run {
+    per_s: f64,
+    /// authdb only: writes and the transactions they shared (group commit).
+    ops: u64,
+    txns: u64,
+    tokens: Vec<String>,
+}
+
+struct Bench<'a> {
+    ds: &'a Dataset,
+    db: &'a AuthDb,
+    sql: &'a rusqlite::Connection,
+    users: &'a [(UserId, i64)],
+    per_thread: usize,
+}
+
+/// The user thread `thread`'s `j`-th session is for.
+fn user(users: &[(UserId, i64)], thread: usize, j: usize) -> (UserId, i64) {
+    users[(thread * 7919 + j) % users.len()]
+}
+
+impl Bench<'_> {
+    fn authdb(&self, threads: usize) -> Run {
+        let (db, users, n) = (self.db, self.users, self.per_thread);
+        let before = db.write_stats();
+        let (elapsed, tokens) = run_threads(threads, |k| {
+            (0..n)
+                .map(|j| {
+                    db.create_session(&user(users, k, j).0)
+                        .expect("create_session")
+                        .session_token
+                })
+                .collect::<Vec<_>>()
+        });
+        let after = db.write_stats();
+        Run {
+            per_s: (threads * self.per_thread) as f64 / elapsed.as_secs_f64(),
+            ops: after.operations - before.operations,
+            txns: after.transactions - before.transactions,
+            tokens: tokens.concat(),
+        }
+    }
+
+    /// Deletes what the two runs of a pair made (untimed).
+    fn clean_up(&self, a: &Run, s: &Run) {
+        self.db
+            .write(|tx| a.tokens.iter().try_for_each(|t| tx.delete_session(t)))
+            .expect("clean-up");
+        common::sql_delete_sessions(self.sql, &s.tokens);
+    }
+
+    fn sqlite(&self, threads: usize) -> Run {
+        // Connections are opened before the clock starts.
+        let conns: Vec<_> = (0..threads)
+            .map(|_| {
+                parking_lot::Mutex::new(common::open_sqlite(
+                    &self.ds.sqlite_path(),
+                    common::Sync::Full,
+                ))
+            })
+            .collect();
+        let (users, n) = (self.users, self.per_thread);
+        let (elapsed, tokens) = run_threads(threads, |k| {
+            let conn = conns[k].lock();
+            (0..n)
+                .map(|j| common::sql_create_session(&conn, user(users, k, j).1))
+                .collect::<Vec<_>>()
+        });
+        drop(conns);
+        Run {
+            per_s: (threads * self.per_thread) as f64 / elapsed.as_secs_f64(),
+            ops: 0,
+            txns: 0,
+            tokens: tokens.concat(),
+        }
+    }
+}
+
 fn main() {
     if common::run_loader_if_child() {
         return;
     }
-    let mut c = common::criterion();
-    let ds = Dataset::load(
-        Size {
-            sessions: 10_000,
-            label: "10k",
-        },
-        "concurrency",
-    );
-    let db = common::authdb_builder(&ds.clock, Durability::Immediate)
-        .open(ds.authdb_path())
-        .expect("open authdb");
-    let sql = common::open_sqlite(&ds.sqlite_path(), common::Sync::Full);
-    let users: Vec<(authdb::UserId, i64)> = ds
-        .sample_users(8)
-        .into_iter()
-        .map(|i| (ds.user_ids[i], i as i64 + 1))
+    common::start_run("concurrency");
+    let full = common::benchmarking();
+    let rounds = common::env_usize("AUTHDB_BENCH_CONC_ROUNDS", if full { 6 } else { 2 }).max(1);
+    let per_thread = common::env_usize("AUTHDB_BENCH_CONC_OPS", if full { 500 } else { 20 }).max(1);
+    let thread_counts: Vec<usize> = std::env::var("AUTHDB_BENCH_CONC_THREADS")
+        .unwrap_or_else(|_| "1,8".into())
+        .split(',')
+        .filter_map(|t| t.trim().parse().ok())
+        .filter(|t| *t > 0)
         .collect();
-    let user = |thread: usize, j: u64| users[(thread * 7919 + j as usize) % users.len()];
-
-    common::fsync_probe(ds.dir.path(), "concurrency", "start");
-    let mut g = c.benchmark_group("concurrent_create_session_durable");
-    g.sampling_mode(SamplingMode::Flat);
-    g.sample_size(10);
-    for threads in THREADS {
-        g.throughput(Throughput::Elements(threads as u64));
-        let before = db.write_stats();
-        g.bench_function(BenchmarkId::new("authdb", threads), |b| {
-            b.iter_custom(|iters| {
-                let (elapsed, tokens) = run_threads(threads, iters, |k, n| {
-                    (0..n)
-                        .map(|j| {
-                            db.create_session(&user(k, j).0)
-                                .expect("create_session")
-                                .session_token
-                        })
-                        .collect::<Vec<_>>()
-                });
-                db.write(|tx| {
-                    tokens
-                        .iter()
-                        .flatten()
-                        .try_for_each(|t| tx.delete_session(t))
-                })
-                .expect("clean-up");
-                elapsed
-            });
-        });
-        // Group commit: how many operations shared each transaction (and fsync).
-        let after = db.write_stats();
-        let (ops, txns) = (
-            after.operations - before.operations,
-            after.transactions - before.transactions,
-        );
-        println!(
-            "authdb-bench [{threads} threads] group commit: {ops} writes in {txns} transactions \
-             ({:.2} per transaction)",
-            ops as f64 / txns.max(1) as f64
-        );
-        common::save_meta(
-            &format!("concurrency-{threads}-groupcommit"),
-            &format!("{{\"threads\":{threads},\"operations\":{ops},\"transactions\":{txns}}}"),
-        );
-        g.bench_function(BenchmarkId::new("sqlite", threads), |b| {
-            b.iter_custom(|iters| {
-                // Connections are opened before the clock starts.
-                let conns: Vec<_> = (0..threads)
-                    .map(|_| {
-                        parking_lot::Mutex::new(common::open_sqlite(
-                            &ds.sqlite_path(),
-                            common::Sync::Full,
-                        ))
-                    })
-                    .collect();
-                let (elapsed, tokens) = run_threads(threads, iters, |k, n| {
-                    let conn = conns[k].lock();
-                    (0..n)
-                        .map(|j| common::sql_create_session(&conn, user(k, j).1))
-                        .collect::<Vec<_>>()
-                });
-                common::sql_delete_sessions(&sql, &tokens.concat());
-                elapsed
-            });
-        });
+    for size in common::sizes() {
+        let ds = Dataset::load(&size, "concurrency", false);
+        let db = common::authdb_builder(&ds.clock, Durability::Immediate)
+            .open(ds.authdb_path())
+            .expect("open authdb");
+        let sql = common::open_sqlite(&ds.sqlite_path(), common::Sync::Full);
+        let users: Vec<(UserId, i64)> = ds
+            .sample_users(8)
+            .into_iter()
+            .map(|i| (ds.user_ids[i], i as i64 + 1))
+            .collect();
+        let b = Bench {
+            ds: &ds,
+            db: &db,
+            sql: &sql,
+            users: &users,
+            per_thread,
+        };
+        let label = &size.label;
+        common::fsync_probe(ds.dir.path(), "concurrency", &format!("{label}-start"));
+        for &threads in &thread_counts {
+            common::settle();
+            let mut pairs = Vec::new();
+            for r in 0..rounds {
+                let before = common::probe(ds.dir.path());
+                let authdb_first = r % 2 == 0;
+                let (a, s) = if authdb_first {
+                    let a = b.authdb(threads);
+                    (a, b.sqlite(threads))
+                } else {
+                    let s = b.sqlite(threads);
+                    (b.authdb(threads), s)
+                };
+                let after = common::probe(ds.dir.path());
+                b.clean_up(&a, &s);
+                common::settle();
+                let agree = before.agrees(&after);
+                println!(
+                    "authdb-bench [{label}] {threads} threads, pair {}/{rounds} ({} first): authdb \
+                     {:.0}/s ({:.2} writes per transaction), sqlite {:.0}/s, ratio {:.2}; probe \
+                     p50 {:.0} → {:.0} µs ({})",
+                    r + 1,
+                    if authdb_first { "authdb" } else { "sqlite" },
+                    a.per_s,
+                    a.ops as f64 / a.txns.max(1) as f64,
+                    s.per_s,
+                    a.per_s / s.per_s,
+                    before.p50,
+                    after.p50,
+                    if agree { "agree" } else { "DISAGREE" }
+                );
+                pairs.push(pair_json(authdb_first, &before, &after, &a, &s));
+            }
+            common::save_meta(
+                &format!("concurrency-{label}-{threads}threads-pairs"),
+                &format!(
+                    "{{\"label\":\"{label}\",\"sessions\":{},\"threads\":{threads},\
+                     \"per_thread\":{per_thread},\"pairs\":[{}]}}",
+                    size.sessions,
+                    pairs.join(",")
+                ),
+            );
+        }
+        common::fsync_probe(ds.dir.path(), "concurrency", &format!("{label}-end"));
+        common::report_rss("concurrency", &format!("{label}-end"));
     }
-    g.finish();
-    common::fsync_probe(ds.dir.path(), "concurrency", "end");
-    common::report_rss("concurrency", "end");
-    c.final_summary();
+    common::end_run("concurrency");
+}
+
+fn pair_json(authdb_first: bool, before: &Probe, after: &Probe, a: &Run, s: &Run) -> String {
+    format!(
+        "{{\"first\":\"{}\",\"before\":{},\"after\":{},\"authdb_per_s\":{:.1},\
+         \"sqlite_per_s\":{:.1},\"authdb_ops\":{},\"authdb_txns\":{}}}",
+        if authdb_first { "authdb" } else { "sqlite" },
+        before.json(),
+        after.json(),
+        a.per_s,
+        s.per_s,
+        a.ops,
+        a.txns
+    )
 }

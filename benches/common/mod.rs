@@ -1,9 +1,29 @@
 //! Shared by the benches: the data set, its bulk loading into authdb, SQLite and raw redb, the
-//! SQLite baseline (NextAuth v3's TypeORM schema) and the small measurement helpers.
+//! SQLite baseline (NextAuth v3's TypeORM schema), the disk flush probe and the small
+//! measurement helpers.
 //!
 //! One data set = `n` sessions over `n / SESSIONS_PER_USER` users, each user with one linked
 //! GitHub account. authdb and SQLite hold exactly the same users, accounts and sessions (the
-//! session tokens authdb made are inserted into SQLite too); raw redb holds `n` 32-byte keys.
+//! session tokens authdb made are inserted into SQLite too). Raw redb (the floor) holds tables
+//! shaped like authdb's: a session table with the same entries per session in ONE table, a
+//! user table with as many users, and a verification table sized like authdb's in the run.
+//!
+//! Environment variables (all optional; the defaults are the full run):
+//!
+//! | variable | default | what |
+//! |---|---|---|
+//! | `AUTHDB_BENCH_SMALL` | 1 | run the small data set |
+//! | `AUTHDB_BENCH_SMALL_SESSIONS` | 100000 | sessions in the small data set |
+//! | `AUTHDB_BENCH_LARGE` | 1 | run the large data set |
+//! | `AUTHDB_BENCH_LARGE_SESSIONS` | 1000000 | sessions in the large data set |
+//! | `AUTHDB_BENCH_CRITERION` | 1 | `ops`: run the criterion groups (0: interleaved part only) |
+//! | `AUTHDB_BENCH_ROUNDS` | 300 | `ops`: rounds of each interleaved single-operation measure |
+//! | `AUTHDB_BENCH_PURGE_ROUNDS` | 12 | `ops`: rounds of the interleaved purge |
+//! | `AUTHDB_BENCH_CONC_ROUNDS` | 6 | `concurrency`: pairs (authdb, SQLite) per thread count |
+//! | `AUTHDB_BENCH_CONC_THREADS` | 1,8 | `concurrency`: thread counts |
+//! | `AUTHDB_BENCH_CONC_OPS` | 500 | `concurrency`: durable creates per thread per engine per pair |
+//! | `AUTHDB_BENCH_PROBE_N` | 100 | fsyncs per flush-latency probe |
+//! | `AUTHDB_BENCH_SETTLE_MS` | 1000 | pause (after `sync`) before each durable measure's first probe and after each concurrency pair's clean-up |
 // Each bench binary uses a part of this module; byte counts and times become f64 only for
 // printing ratios.
 #![allow(dead_code, clippy::cast_precision_loss)]
@@ -23,41 +43,69 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 pub const SESSIONS_PER_USER: usize = 2;
 /// Rows per transaction while loading.
 const LOAD_BATCH: usize = 10_000;
-/// How many tokens, emails and keys are kept for the read benches (spread over the data set).
-const SAMPLE: usize = 10_000;
+/// How many users are sampled for the write benches (sessions are created for them).
+const USER_SAMPLE: usize = 10_000;
 /// Page cache for every engine: authdb's default (64 MiB), the same for raw redb and SQLite.
 pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// Session max age (NextAuth's default, 30 days).
 pub const MAX_AGE: chrono::TimeDelta = chrono::TimeDelta::days(30);
+/// Two flush-latency probes agree when the larger median is at most this times the smaller
+/// (`benches/report.py` applies the same tolerance).
+pub const PROBE_TOLERANCE: f64 = 1.3;
+
+/// A boolean environment variable: unset means `default`; "", "0", "false", "no" mean false.
+pub fn env_flag(var: &str, default: bool) -> bool {
+    std::env::var(var).map_or(default, |v| {
+        !matches!(v.as_str(), "" | "0" | "false" | "no")
+    })
+}
+
+/// A numeric environment variable, `default` when unset or unparsable.
+pub fn env_usize(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.trim().replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
 
 /// One data-set size.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Size {
     /// Sessions in the data set.
     pub sessions: usize,
-    /// "10k", "1M".
-    pub label: &'static str,
+    /// "100k", "1M".
+    pub label: String,
 }
 
-/// The sizes to run: 10k always (unless `AUTHDB_BENCH_SMALL=0`), 1M with `AUTHDB_BENCH_LARGE=1`.
-pub fn sizes() -> Vec<Size> {
-    let on = |var: &str, default: bool| {
-        std::env::var(var).map_or(default, |v| {
-            !matches!(v.as_str(), "" | "0" | "false" | "no")
-        })
-    };
-    let mut out = Vec::new();
-    if on("AUTHDB_BENCH_SMALL", true) {
-        out.push(Size {
-            sessions: 10_000,
-            label: "10k",
-        });
+impl Size {
+    pub fn new(sessions: usize) -> Size {
+        let label = if sessions >= 1_000_000 && sessions.is_multiple_of(1_000_000) {
+            format!("{}M", sessions / 1_000_000)
+        } else if sessions >= 1000 && sessions.is_multiple_of(1000) {
+            format!("{}k", sessions / 1000)
+        } else {
+            sessions.to_string()
+        };
+        Size { sessions, label }
     }
-    if on("AUTHDB_BENCH_LARGE", false) {
-        out.push(Size {
-            sessions: 1_000_000,
-            label: "1M",
-        });
+}
+
+/// The sizes to run (see the table at the top of this module). Under `cargo test --benches`
+/// (a smoke test, not a benchmark) the defaults are 2,000 sessions and no large data set.
+pub fn sizes() -> Vec<Size> {
+    let bench = benchmarking();
+    let mut out = Vec::new();
+    if env_flag("AUTHDB_BENCH_SMALL", true) {
+        out.push(Size::new(env_usize(
+            "AUTHDB_BENCH_SMALL_SESSIONS",
+            if bench { 100_000 } else { 2000 },
+        )));
+    }
+    if env_flag("AUTHDB_BENCH_LARGE", bench) {
+        out.push(Size::new(env_usize(
+            "AUTHDB_BENCH_LARGE_SESSIONS",
+            1_000_000,
+        )));
     }
     out
 }
@@ -69,6 +117,12 @@ pub fn criterion() -> criterion::Criterion {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .configure_from_args()
+}
+
+/// Whether this process is a real benchmark run (`cargo bench`), not `cargo test --benches`.
+pub fn benchmarking() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -103,12 +157,9 @@ pub fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// A deterministic permutation-ish order for sampled items (so reads jump around the file).
-pub fn shuffle<T>(v: &mut [T], seed: u64) {
-    for i in (1..v.len()).rev() {
-        let j = (mix(seed ^ i as u64) % (i as u64 + 1)) as usize;
-        v.swap(i, j);
-    }
+/// The `k`-th of a stream of indexes drawn uniformly from `0..n` (one stream per `seed`).
+pub fn uniform(seed: u64, k: u64, n: usize) -> usize {
+    (mix(k.wrapping_add(seed.wrapping_mul(0xD6E8_FEB8_6659_FD93))) % n as u64) as usize
 }
 
 /// A process-wide counter for unique names (sign-up emails, verification tokens, keys).
@@ -181,8 +232,49 @@ pub fn signup(n: u64) -> (NewUser, NewAccount) {
     (p, account(n as usize, format!("s{n}")))
 }
 
-/// The raw-redb key `i` (32 bytes, spread uniformly).
-pub fn raw_key(i: u64) -> [u8; 32] {
+/// Every session token of a data set, in creation order (session `j` belongs to user
+/// `j % n_users`), as one string of 64-character tokens.
+pub struct Tokens {
+    hex: String,
+}
+
+impl Tokens {
+    pub fn len(&self) -> usize {
+        self.hex.len() / 64
+    }
+    pub fn is_empty(&self) -> bool {
+        self.hex.is_empty()
+    }
+    pub fn get(&self, i: usize) -> &str {
+        &self.hex[i * 64..i * 64 + 64]
+    }
+    /// The `k`-th token of a stream drawn uniformly from all of them.
+    pub fn pick(&self, seed: u64, k: u64) -> &str {
+        self.get(uniform(seed, k, self.len()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw redb: the floor, in tables shaped like authdb's
+
+/// The raw session table: like authdb's `sessions:v2`, ONE table holding, per session, a record
+/// entry (`r` + 32-byte hash → 65 bytes, the size of authdb's fixed-width session record), a
+/// by-user entry (`u` + 16-byte user id + hash → empty) and an expiry entry (`x` + 8-byte
+/// expiry + hash → empty). The floors read and write record entries only.
+pub const RAW_SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("raw_sessions");
+/// The raw user table: one 16-byte id → 120 bytes (about an authdb user record) per user.
+pub const RAW_USERS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("raw_users");
+/// The raw verification table: 32-byte hash → 64 bytes, sized like authdb's verification
+/// table in the run (see `ops.rs`).
+pub const RAW_VERIFICATION: TableDefinition<[u8; 32], &[u8]> =
+    TableDefinition::new("raw_verification");
+pub const RAW_RECORD: [u8; 65] = [7u8; 65];
+pub const RAW_USER_VALUE: [u8; 120] = [7u8; 120];
+pub const RAW_VERIFICATION_VALUE: [u8; 64] = [7u8; 64];
+
+/// The raw hash `i` (32 bytes, spread uniformly, like authdb's token hashes). Hashes of the
+/// data set are `0..n`; new ones are taken from the top (`u64::MAX - next_id()`).
+pub fn raw_hash(i: u64) -> [u8; 32] {
     let mut k = [0u8; 32];
     let mut x = i;
     for chunk in k.chunks_exact_mut(8) {
@@ -192,12 +284,39 @@ pub fn raw_key(i: u64) -> [u8; 32] {
     k
 }
 
-/// The raw-redb value: 64 bytes, about the size of an authdb session record.
-pub const RAW_VALUE: [u8; 64] = [7u8; 64];
-pub const RAW: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("raw");
+/// A hash no entry of the data set has.
+pub fn new_raw_hash() -> [u8; 32] {
+    raw_hash(u64::MAX - next_id())
+}
 
-// ---------------------------------------------------------------------------------------------
-// authdb and raw redb handles
+/// The record key of hash `h`: `r` + hash.
+pub fn raw_record_key(h: &[u8; 32]) -> [u8; 33] {
+    let mut k = [0u8; 33];
+    k[0] = b'r';
+    k[1..].copy_from_slice(h);
+    k
+}
+
+/// User `u`'s raw id: time-ordered like authdb's UUID v7 ids (users loaded in order).
+pub fn raw_user_id(u: u64) -> [u8; 16] {
+    (u128::from(u) | (0x0190_0000_0000_0000_u128 << 64)).to_be_bytes()
+}
+
+fn raw_user_entry(u: u64, h: &[u8; 32]) -> [u8; 49] {
+    let mut k = [0u8; 49];
+    k[0] = b'u';
+    k[1..17].copy_from_slice(&raw_user_id(u));
+    k[17..].copy_from_slice(h);
+    k
+}
+
+fn raw_expiry_entry(t: i64, h: &[u8; 32]) -> [u8; 41] {
+    let mut k = [0u8; 41];
+    k[0] = b'x';
+    k[1..9].copy_from_slice(&(t.cast_unsigned() ^ (1 << 63)).to_be_bytes());
+    k[9..].copy_from_slice(h);
+    k
+}
 
 /// authdb's builder for the benches: the offset clock, update age zero (so every
 /// `update_session` extends the session: the write path), the given durability, and an
@@ -220,11 +339,12 @@ pub fn open_redb(path: &Path) -> redb::Database {
         .expect("open raw redb")
 }
 
-/// One write transaction on raw redb with the given durability.
-pub fn redb_write(
+/// One write transaction on raw redb with the given durability, on one table.
+pub fn redb_write<K: redb::Key + 'static, V: redb::Value + 'static>(
     db: &redb::Database,
     durable: bool,
-    f: impl FnOnce(&mut redb::Table<'_, [u8; 32], &[u8]>),
+    def: TableDefinition<'_, K, V>,
+    f: impl FnOnce(&mut redb::Table<'_, K, V>),
 ) {
     let mut w = db.begin_write().expect("begin");
     w.set_durability(if durable {
@@ -234,17 +354,67 @@ pub fn redb_write(
     })
     .expect("durability");
     {
-        let mut t = w.open_table(RAW).expect("table");
+        let mut t = w.open_table(def).expect("table");
         f(&mut t);
     }
     w.commit().expect("commit");
 }
 
-/// One get of a 32-byte key in a fresh read transaction: the floor of every authdb read.
-pub fn redb_get(db: &redb::Database, key: &[u8; 32]) -> usize {
+/// Inserts a new session record (one insert in one commit) in the raw session table.
+pub fn redb_insert_record(db: &redb::Database, durable: bool, h: &[u8; 32]) {
+    redb_write(db, durable, RAW_SESSIONS, |t| {
+        t.insert(raw_record_key(h).as_slice(), RAW_RECORD.as_slice())
+            .expect("insert");
+    });
+}
+
+/// Removes session records (one commit).
+pub fn redb_remove_records(db: &redb::Database, durable: bool, hs: &[[u8; 32]]) {
+    redb_write(db, durable, RAW_SESSIONS, |t| {
+        for h in hs {
+            t.remove(raw_record_key(h).as_slice()).expect("remove");
+        }
+    });
+}
+
+/// One get of a session record in a fresh read transaction: the floor of `get_session`.
+pub fn redb_get_record(db: &redb::Database, h: &[u8; 32]) -> usize {
     let r = db.begin_read().expect("begin_read");
-    let t = r.open_table(RAW).expect("table");
-    t.get(key).expect("get").map_or(0, |g| g.value().len())
+    let t = r.open_table(RAW_SESSIONS).expect("table");
+    t.get(raw_record_key(h).as_slice())
+        .expect("get")
+        .map_or(0, |g| g.value().len())
+}
+
+/// One get of a user in a fresh read transaction: the floor of the user lookups.
+pub fn redb_get_user(db: &redb::Database, u: u64) -> usize {
+    let r = db.begin_read().expect("begin_read");
+    let t = r.open_table(RAW_USERS).expect("table");
+    t.get(raw_user_id(u))
+        .expect("get")
+        .map_or(0, |g| g.value().len())
+}
+
+/// Makes the raw verification table hold exactly `rows` entries (durably).
+pub fn redb_size_verification(db: &redb::Database, rows: u64) {
+    redb_write(db, true, RAW_VERIFICATION, |t| {
+        t.retain(|_, _| false).expect("clear");
+        for i in 0..rows {
+            t.insert(
+                raw_hash(i ^ 0x5555_0000_0000),
+                RAW_VERIFICATION_VALUE.as_slice(),
+            )
+            .expect("insert");
+        }
+    });
+}
+
+/// How many entries the raw verification table holds.
+pub fn redb_verification_rows(db: &redb::Database) -> u64 {
+    use redb::ReadableTableMetadata;
+    let r = db.begin_read().expect("begin_read");
+    r.open_table(RAW_VERIFICATION)
+        .map_or(0, |t| t.len().expect("len"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -616,8 +786,15 @@ pub fn sql_use_verification(c: &Connection, identifier: &str, token: &str, secre
     ok
 }
 
-/// Deletes expired sessions and verification requests (a scan: TypeORM indexes neither
-/// `expires`). Returns the rows removed.
+/// The indexes the purge baseline adds to a copy of the SQLite file (TypeORM's schema has
+/// none on `expires`, so without them the purge is a full scan of both tables).
+pub const SQLITE_PURGE_INDEXES: &str = r"
+CREATE INDEX IF NOT EXISTS idx_sessions_expires ON sessions (expires);
+CREATE INDEX IF NOT EXISTS idx_verification_requests_expires ON verification_requests (expires);
+";
+
+/// Deletes expired sessions and verification requests. On the TypeORM schema a scan; the purge
+/// benches run it on a copy with [`SQLITE_PURGE_INDEXES`]. Returns the rows removed.
 pub fn sql_purge(c: &Connection) -> usize {
     let now = sql_now();
     let tx = rusqlite::Transaction::new_unchecked(c, TransactionBehavior::Immediate).expect("tx");
@@ -634,7 +811,7 @@ pub fn sql_purge(c: &Connection) -> usize {
     n
 }
 
-fn sql_checkpoint(c: &Connection) {
+pub fn sql_checkpoint(c: &Connection) {
     c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .expect("checkpoint");
 }
@@ -645,8 +822,8 @@ fn sql_checkpoint(c: &Connection) {
 /// Set in the loader child process (see [`Dataset::load`]): the directory to load into.
 const LOAD_DIR: &str = "AUTHDB_BENCH_LOAD_DIR";
 const LOAD_SESSIONS: &str = "AUTHDB_BENCH_LOAD_SESSIONS";
-const LOAD_LABEL: &str = "AUTHDB_BENCH_LOAD_LABEL";
 const LOAD_BENCH: &str = "AUTHDB_BENCH_LOAD_BENCH";
+const LOAD_EXTRAS: &str = "AUTHDB_BENCH_LOAD_EXTRAS";
 
 /// Bytes on disk after loading.
 #[derive(Debug, Clone, Copy, Default)]
@@ -655,23 +832,22 @@ struct DiskSizes {
     users_phase: u64,
     /// Everything (users, accounts, sessions).
     total: u64,
-    /// The same after `redb::Database::compact` (authdb only).
+    /// The same after `redb::Database::compact` (authdb only; 0 when not measured).
     users_phase_compacted: u64,
     total_compacted: u64,
 }
 
-/// A loaded data set: the files, the ids and a sample of what is in them.
+/// A loaded data set: the files, the ids and the session tokens.
 pub struct Dataset {
     pub size: Size,
     pub dir: tempfile::TempDir,
     pub n_users: usize,
     pub clock: Arc<OffsetClock>,
-    /// authdb ids, index `i` = user `i` = SQLite user id `i + 1`.
+    /// authdb ids, index `i` = user `i` = SQLite user id `i + 1` = raw user `i`.
     pub user_ids: Vec<UserId>,
-    /// Live session tokens, a sample spread over the data set, shuffled.
-    pub tokens: Vec<String>,
-    /// Raw-redb keys present, a shuffled sample.
-    pub raw_keys: Vec<[u8; 32]>,
+    /// Every session token, in creation order: session `j` is user `j % n_users`'s and raw
+    /// hash `j`'s counterpart.
+    pub tokens: Tokens,
 }
 
 fn file_len(p: &Path) -> u64 {
@@ -704,37 +880,43 @@ fn authdb_nd_path(dir: &Path) -> PathBuf {
 fn sqlite_path(dir: &Path) -> PathBuf {
     dir.join("auth.sqlite")
 }
+fn sqlite_purge_path(dir: &Path) -> PathBuf {
+    dir.join("auth-purge.sqlite")
+}
 fn redb_path(dir: &Path) -> PathBuf {
     dir.join("raw.redb")
-}
-/// Every `sample_every(n)`-th session token and raw key is kept for the benches.
-fn sample_every(n: usize) -> usize {
-    (n / SAMPLE).max(1)
 }
 
 impl Dataset {
     pub fn authdb_path(&self) -> PathBuf {
         authdb_path(self.dir.path())
     }
-    /// A copy of the authdb file, for the non-durable handle (one file opens once).
+    /// A copy of the authdb file, for the non-durable handle (one file opens once). Only with
+    /// `extras` (see [`Dataset::load`]).
     pub fn authdb_nd_path(&self) -> PathBuf {
         authdb_nd_path(self.dir.path())
     }
+    /// The TypeORM-schema SQLite file.
     pub fn sqlite_path(&self) -> PathBuf {
         sqlite_path(self.dir.path())
+    }
+    /// A copy of the SQLite file with [`SQLITE_PURGE_INDEXES`] (only with `extras`).
+    pub fn sqlite_purge_path(&self) -> PathBuf {
+        sqlite_purge_path(self.dir.path())
     }
     pub fn redb_path(&self) -> PathBuf {
         redb_path(self.dir.path())
     }
 
-    /// Loads a data set of `size` into a new temporary directory.
+    /// Loads a data set of `size` into a new temporary directory. With `extras`, also the
+    /// non-durable authdb copy, the indexed SQLite copy for purge, and the compacted sizes.
     ///
     /// The loading runs in a child process (this bench binary again, told by environment
     /// variables to load and exit; see [`run_loader_if_child`]), so that the bench process's
     /// memory (its peak RSS) is that of the benches alone, not of the bulk load. The child
-    /// prints and saves the bytes on disk and its own peak RSS, and leaves the user ids and a
-    /// sample of the session tokens in the directory.
-    pub fn load(size: Size, bench: &str) -> Dataset {
+    /// prints and saves the bytes on disk and its own peak RSS, and leaves the user ids and the
+    /// session tokens in the directory.
+    pub fn load(size: &Size, bench: &str, extras: bool) -> Dataset {
         let dir = tempfile::Builder::new()
             .prefix("authdb-bench-")
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
@@ -742,45 +924,49 @@ impl Dataset {
         let status = std::process::Command::new(std::env::current_exe().expect("current exe"))
             .env(LOAD_DIR, dir.path())
             .env(LOAD_SESSIONS, size.sessions.to_string())
-            .env(LOAD_LABEL, size.label)
             .env(LOAD_BENCH, bench)
+            .env(LOAD_EXTRAS, if extras { "1" } else { "0" })
             .status()
             .expect("run the loader");
         assert!(status.success(), "loading failed: {status}");
-        let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).expect(name);
-        let user_ids: Vec<UserId> = read("user-ids.txt")
-            .lines()
-            .map(|l| l.parse().expect("user id"))
-            .collect();
-        let mut tokens: Vec<String> = read("token-sample.txt")
-            .lines()
-            .map(str::to_owned)
-            .collect();
-        shuffle(&mut tokens, 1);
+        let (user_ids, tokens) = read_ids_and_tokens(dir.path());
         let n = size.sessions;
-        let mut raw_keys: Vec<[u8; 32]> = (0..n)
-            .step_by(sample_every(n))
-            .map(|i| raw_key(i as u64))
-            .collect();
-        shuffle(&mut raw_keys, 2);
         assert_eq!(user_ids.len(), n / SESSIONS_PER_USER);
+        assert_eq!(tokens.len(), n);
         Dataset {
-            size,
+            size: size.clone(),
             dir,
             n_users: user_ids.len(),
             clock: Arc::new(OffsetClock::default()),
             user_ids,
             tokens,
-            raw_keys,
         }
     }
 
-    /// A user index spread over the data set (for lookups by email / provider account).
+    /// [`USER_SAMPLE`] user indexes drawn uniformly from all users.
     pub fn sample_users(&self, seed: u64) -> Vec<usize> {
-        (0..SAMPLE.min(self.n_users))
-            .map(|k| (mix(seed ^ k as u64) % self.n_users as u64) as usize)
+        (0..USER_SAMPLE.min(self.n_users) as u64)
+            .map(|k| uniform(seed, k, self.n_users))
             .collect()
     }
+}
+
+/// The user ids and session tokens a loader left in `dir`.
+pub fn read_ids_and_tokens(dir: &Path) -> (Vec<UserId>, Tokens) {
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect(name);
+    let user_ids = read("user-ids.txt")
+        .lines()
+        .map(|l| l.parse().expect("user id"))
+        .collect();
+    let tokens = Tokens {
+        hex: read("tokens.txt"),
+    };
+    (user_ids, tokens)
+}
+
+/// The authdb file of a data set in `dir`.
+pub fn authdb_file(dir: &Path) -> PathBuf {
+    authdb_path(dir)
 }
 
 /// Call first thing in a bench's `main`: in the loader child started by [`Dataset::load`], loads
@@ -790,25 +976,25 @@ pub fn run_loader_if_child() -> bool {
         return false;
     };
     let var = |k: &str| std::env::var(k).expect(k);
-    let size = Size {
-        sessions: var(LOAD_SESSIONS).parse().expect("sessions"),
-        label: if var(LOAD_LABEL) == "1M" { "1M" } else { "10k" },
-    };
+    let size = Size::new(var(LOAD_SESSIONS).parse().expect("sessions"));
     let bench = var(LOAD_BENCH);
-    load_into(Path::new(&dir), size, &bench);
+    load_into(Path::new(&dir), &size, &bench, var(LOAD_EXTRAS) == "1");
     report_rss(&bench, &format!("{}-load", size.label));
     true
 }
 
-/// Bulk loading: authdb through `AuthDb::write` batches with `Durability::None`, SQLite in
-/// transactions with `synchronous=OFF`, raw redb with non-durable commits; then files closed.
-fn load_into(dir: &Path, size: Size, bench: &str) {
+/// Bulk loading: authdb through `AuthDb::write` batches of [`LOAD_BATCH`] rows, durable (with
+/// `Durability::None` redb cannot reuse the pages a batch frees until a durable commit, and
+/// the file would grow by most of a copy of the table per batch: bytes on disk would measure
+/// the loading, not the layout); SQLite in transactions with `synchronous=OFF` (SQLite reuses
+/// freed pages either way); raw redb with durable commits too. Then the files are closed.
+fn load_into(dir: &Path, size: &Size, bench: &str, extras: bool) {
     let started = std::time::Instant::now();
     let clock = Arc::new(OffsetClock::default());
     let n = size.sessions;
     let n_users = n / SESSIONS_PER_USER;
     let mut user_ids = Vec::with_capacity(n_users);
-    let mut token_sample = String::new();
+    let mut tokens = String::with_capacity(n * 64);
     let (mut adisk, mut sdisk) = (DiskSizes::default(), DiskSizes::default());
     let sql = open_sqlite(&sqlite_path(dir), Sync::Normal);
     sql.pragma_update(None, "synchronous", "OFF")
@@ -817,7 +1003,7 @@ fn load_into(dir: &Path, size: Size, bench: &str) {
 
     // Phase 1: users and their accounts.
     {
-        let db = authdb_builder(&clock, Durability::None)
+        let db = authdb_builder(&clock, Durability::Immediate)
             .open(authdb_path(dir))
             .expect("open authdb");
         for start in (0..n_users).step_by(LOAD_BATCH) {
@@ -847,13 +1033,14 @@ fn load_into(dir: &Path, size: Size, bench: &str) {
     }
     sql_checkpoint(&sql);
     adisk.users_phase = file_len(&authdb_path(dir));
-    adisk.users_phase_compacted = compacted_len(&authdb_path(dir));
+    if extras {
+        adisk.users_phase_compacted = compacted_len(&authdb_path(dir));
+    }
     sdisk.users_phase = file_len(&sqlite_path(dir));
 
     // Phase 2: sessions, the same tokens in both.
-    let every = sample_every(n);
     {
-        let db = authdb_builder(&clock, Durability::None)
+        let db = authdb_builder(&clock, Durability::Immediate)
             .open(authdb_path(dir))
             .expect("reopen authdb");
         for start in (0..n).step_by(LOAD_BATCH) {
@@ -876,10 +1063,8 @@ fn load_into(dir: &Path, size: Size, bench: &str) {
                     &s.access_token,
                     &ts(s.created_at),
                 );
-                if j % every == 0 {
-                    token_sample.push_str(&s.session_token);
-                    token_sample.push('\n');
-                }
+                assert_eq!(s.session_token.len(), 64);
+                tokens.push_str(&s.session_token);
             }
             tx.commit().expect("commit");
         }
@@ -887,25 +1072,55 @@ fn load_into(dir: &Path, size: Size, bench: &str) {
     sql_checkpoint(&sql);
     drop(sql);
     adisk.total = file_len(&authdb_path(dir));
-    adisk.total_compacted = compacted_len(&authdb_path(dir));
+    if extras {
+        adisk.total_compacted = compacted_len(&authdb_path(dir));
+    }
     sdisk.total = file_len(&sqlite_path(dir));
 
-    // Raw redb: n keys.
+    // Raw redb: the session table (three entries per session, one table) and the users.
     {
         let raw = open_redb(&redb_path(dir));
+        let base = (Utc::now() + MAX_AGE).timestamp_micros();
         for start in (0..n).step_by(LOAD_BATCH) {
             let end = (start + LOAD_BATCH).min(n);
-            redb_write(&raw, false, |t| {
-                for i in start..end {
-                    t.insert(raw_key(i as u64), RAW_VALUE.as_slice())
+            redb_write(&raw, true, RAW_SESSIONS, |t| {
+                for j in start..end {
+                    let h = raw_hash(j as u64);
+                    t.insert(raw_record_key(&h).as_slice(), RAW_RECORD.as_slice())
+                        .expect("insert");
+                    t.insert(
+                        raw_user_entry((j % n_users) as u64, &h).as_slice(),
+                        [].as_slice(),
+                    )
+                    .expect("insert");
+                    t.insert(
+                        raw_expiry_entry(base + j as i64, &h).as_slice(),
+                        [].as_slice(),
+                    )
+                    .expect("insert");
+                }
+            });
+        }
+        for start in (0..n_users).step_by(LOAD_BATCH) {
+            let end = (start + LOAD_BATCH).min(n_users);
+            redb_write(&raw, true, RAW_USERS, |t| {
+                for u in start..end {
+                    t.insert(raw_user_id(u as u64), RAW_USER_VALUE.as_slice())
                         .expect("insert");
                 }
             });
         }
-        redb_write(&raw, true, |_| {});
+        redb_write(&raw, true, RAW_VERIFICATION, |_| {});
     }
     let redb_disk = file_len(&redb_path(dir));
-    std::fs::copy(authdb_path(dir), authdb_nd_path(dir)).expect("copy authdb");
+    if extras {
+        std::fs::copy(authdb_path(dir), authdb_nd_path(dir)).expect("copy authdb");
+        std::fs::copy(sqlite_path(dir), sqlite_purge_path(dir)).expect("copy sqlite");
+        let c = open_sqlite(&sqlite_purge_path(dir), Sync::Normal);
+        c.execute_batch(SQLITE_PURGE_INDEXES)
+            .expect("purge indexes");
+        sql_checkpoint(&c);
+    }
 
     let mut ids = String::with_capacity(user_ids.len() * 37);
     for id in &user_ids {
@@ -913,7 +1128,7 @@ fn load_into(dir: &Path, size: Size, bench: &str) {
         ids.push('\n');
     }
     std::fs::write(dir.join("user-ids.txt"), ids).expect("write ids");
-    std::fs::write(dir.join("token-sample.txt"), token_sample).expect("write tokens");
+    std::fs::write(dir.join("tokens.txt"), tokens).expect("write tokens");
     let load_secs = started.elapsed().as_secs_f64();
     report_disk(bench, size, n_users, &adisk, &sdisk, redb_disk, load_secs);
 }
@@ -921,7 +1136,7 @@ fn load_into(dir: &Path, size: Size, bench: &str) {
 /// Prints and saves (`target/tmp/authdb-bench-<bench>-<size>-disk.json`) the bytes on disk.
 fn report_disk(
     bench: &str,
-    size: Size,
+    size: &Size,
     n_users: usize,
     a: &DiskSizes,
     s: &DiskSizes,
@@ -932,7 +1147,6 @@ fn report_disk(
     let u = n_users as f64;
     let per = |users: u64, total: u64| (users as f64 / u, total.saturating_sub(users) as f64 / n);
     let (au, as_) = per(a.users_phase, a.total);
-    let (acu, acs) = per(a.users_phase_compacted, a.total_compacted);
     let (su, ss) = per(s.users_phase, s.total);
     println!(
         "authdb-bench [{}] loaded {} sessions / {n_users} users in {load_secs:.1} s",
@@ -940,9 +1154,12 @@ fn report_disk(
     );
     println!(
         "authdb-bench [{}] disk: authdb {} B ({au:.0} B/user incl. account, {as_:.0} B/session); \
-         compacted {} B ({acu:.0} B/user, {acs:.0} B/session); sqlite {} B ({su:.0} B/user, \
-         {ss:.0} B/session); raw redb {redb_disk} B",
-        size.label, a.total, a.total_compacted, s.total
+         sqlite {} B ({su:.0} B/user, {ss:.0} B/session; ratio per session {:.2}); raw redb \
+         {redb_disk} B",
+        size.label,
+        a.total,
+        s.total,
+        as_ / ss
     );
     let json = format!(
         concat!(
@@ -969,19 +1186,38 @@ fn report_disk(
 }
 
 // ---------------------------------------------------------------------------------------------
-// The disk
+// The disk, the machine, the run
 
-/// Measures the disk's flush latency right now: `n` times, overwrite 4 KiB of a small file and
-/// `fdatasync` it. Prints and saves the median and 90th percentile, tagged `when`. On a virtual
-/// disk this moves a lot with the host's load, and every durable number moves with it.
-pub fn fsync_probe(dir: &Path, bench: &str, when: &str) {
+/// One reading of the disk's flush latency, in µs.
+#[derive(Clone, Copy, Debug)]
+pub struct Probe {
+    pub p50: f64,
+    pub p90: f64,
+}
+
+impl Probe {
+    /// Whether two readings agree (medians within [`PROBE_TOLERANCE`]).
+    pub fn agrees(&self, other: &Probe) -> bool {
+        let (hi, lo) = (self.p50.max(other.p50), self.p50.min(other.p50));
+        hi <= lo * PROBE_TOLERANCE
+    }
+
+    pub fn json(&self) -> String {
+        format!("{{\"p50_us\":{:.1},\"p90_us\":{:.1}}}", self.p50, self.p90)
+    }
+}
+
+/// Measures the disk's flush latency right now: `AUTHDB_BENCH_PROBE_N` (100) times, overwrite
+/// 4 KiB of a small file in `dir` and `fdatasync` it. On a virtual disk this moves a lot with
+/// the host's load, and every durable number moves with it.
+pub fn probe(dir: &Path) -> Probe {
     use std::io::{Seek, SeekFrom, Write};
-    const N: usize = 200;
+    let n = env_usize("AUTHDB_BENCH_PROBE_N", 100).max(10);
     let path = dir.join("fsync-probe");
     let mut f = std::fs::File::create(&path).expect("probe file");
     f.write_all(&vec![0u8; 65536]).expect("write");
     f.sync_all().expect("sync");
-    let mut times: Vec<f64> = (0..N)
+    let mut times: Vec<f64> = (0..n)
         .map(|i| {
             f.seek(SeekFrom::Start((i % 16) as u64 * 4096))
                 .expect("seek");
@@ -994,14 +1230,154 @@ pub fn fsync_probe(dir: &Path, bench: &str, when: &str) {
     drop(f);
     let _ = std::fs::remove_file(&path);
     times.sort_by(f64::total_cmp);
-    let (p50, p90) = (times[N / 2], times[N * 9 / 10]);
-    println!("authdb-bench [{when}] fdatasync of 4 KiB: median {p50:.0} µs, p90 {p90:.0} µs");
+    Probe {
+        p50: times[n / 2],
+        p90: times[n * 9 / 10],
+    }
+}
+
+/// Lets the disk settle after a burst of writes: `sync(1)`, then a pause of
+/// `AUTHDB_BENCH_SETTLE_MS` (1000) ms. The flush latency right after a large clean-up commit is
+/// higher for a while (the host is still writing back), and a probe taken then would say the
+/// disk changed when only the clean-up did.
+pub fn settle() {
+    let _ = std::process::Command::new("sync").status();
+    std::thread::sleep(Duration::from_millis(
+        env_usize("AUTHDB_BENCH_SETTLE_MS", 1000) as u64,
+    ));
+}
+
+/// [`probe`], printed and saved, tagged `when`.
+pub fn fsync_probe(dir: &Path, bench: &str, when: &str) -> Probe {
+    let p = probe(dir);
+    println!(
+        "authdb-bench [{when}] fdatasync of 4 KiB: median {:.0} µs, p90 {:.0} µs",
+        p.p50, p.p90
+    );
     save_meta(
         &format!("{bench}-{when}-fsync"),
         &format!(
-            "{{\"bench\":\"{bench}\",\"when\":\"{when}\",\"p50_us\":{p50:.1},\"p90_us\":{p90:.1}}}"
+            "{{\"bench\":\"{bench}\",\"when\":\"{when}\",\"p50_us\":{:.1},\"p90_us\":{:.1}}}",
+            p.p50, p.p90
         ),
     );
+    p
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The 1-, 5- and 15-minute load averages.
+pub fn loadavg() -> [f64; 3] {
+    let s = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut it = s.split_whitespace().map(|x| x.parse().unwrap_or(-1.0));
+    [
+        it.next().unwrap_or(-1.0),
+        it.next().unwrap_or(-1.0),
+        it.next().unwrap_or(-1.0),
+    ]
+}
+
+/// Prints and saves the load average, tagged `when`.
+pub fn record_load(bench: &str, when: &str) {
+    let [a, b, c] = loadavg();
+    println!("authdb-bench [{bench} {when}] load average {a:.2} {b:.2} {c:.2}");
+    save_meta(
+        &format!("{bench}-loadavg-{when}"),
+        &format!(
+            "{{\"bench\":\"{bench}\",\"when\":\"{when}\",\"load\":[{a},{b},{c}],\"unix\":{:.0}}}",
+            unix_now()
+        ),
+    );
+}
+
+/// A SHA-256 over the crate's `src/` (paths and contents) at the start of the run: tells runs
+/// of different code apart even when the working tree is not committed.
+fn src_fingerprint() -> String {
+    use sha2::Digest;
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    walk(&root, &mut files);
+    files.sort();
+    let mut h = sha2::Sha256::new();
+    for f in files {
+        h.update(
+            f.strip_prefix(&root)
+                .unwrap_or(&f)
+                .to_string_lossy()
+                .as_bytes(),
+        );
+        h.update(std::fs::read(&f).unwrap_or_default());
+    }
+    hex(&h.finalize()[..8])
+}
+
+fn git(args: &[&str]) -> String {
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Starts a bench run: removes this bench's notes of earlier runs, records the start time, the
+/// commit, whether `src/` differs from it, a fingerprint of `src/`, and the load average.
+pub fn start_run(bench: &str) {
+    let prefix = format!("authdb-bench-{bench}-");
+    if let Ok(rd) = std::fs::read_dir(env!("CARGO_TARGET_TMPDIR")) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix)
+                && Path::new(&name).extension().is_some_and(|x| x == "json")
+            {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let commit = git(&["rev-parse", "--short", "HEAD"]);
+    let dirty = !git(&["status", "--porcelain", "--", "src"]).is_empty();
+    let fp = src_fingerprint();
+    println!(
+        "authdb-bench [{bench}] commit {commit}{}, src fingerprint {fp}",
+        if dirty {
+            " + uncommitted changes in src/"
+        } else {
+            ""
+        }
+    );
+    save_meta(
+        &format!("{bench}-run"),
+        &format!(
+            "{{\"bench\":\"{bench}\",\"start_unix\":{:.0},\"commit\":\"{commit}\",\
+             \"src_dirty\":{dirty},\"src_fingerprint\":\"{fp}\"}}",
+            unix_now()
+        ),
+    );
+    record_load(bench, "start");
+}
+
+/// Ends a bench run: records the end time and the load average.
+pub fn end_run(bench: &str) {
+    record_load(bench, "end");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1062,14 +1438,39 @@ pub fn save_meta(name: &str, json: &str) {
     let _ = std::fs::write(path, json);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Small statistics
+
+/// The `q`-quantile (0..=1) of `v` (sorted in place).
+#[allow(clippy::cast_sign_loss)] // `i` is in 0..=last
+pub fn quantile(v: &mut [f64], q: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let last = v.len() - 1;
+    let i = (last as f64 * q.clamp(0.0, 1.0)).round();
+    v[(i as usize).min(last)]
+}
+
+/// Numbers as a JSON array with `digits` decimals.
+pub fn json_array(v: &[f64], digits: usize) -> String {
+    let items: Vec<String> = v.iter().map(|x| format!("{x:.digits$}")).collect();
+    format!("[{}]", items.join(","))
+}
+
 /// Checks a data set's handles agree on a few sampled rows before anything is measured.
 pub fn sanity(ds: &Dataset, db: &AuthDb, sql: &Connection, raw: &redb::Database) {
-    for t in ds.tokens.iter().take(100) {
+    for k in 0..100 {
+        let j = uniform(99, k, ds.tokens.len());
+        let t = ds.tokens.get(j);
         assert!(
             db.get_session(t).expect("get").is_some(),
             "authdb lost a session"
         );
         assert!(sql_get_session(sql, t).is_some(), "sqlite lost a session");
+        assert_eq!(
+            redb_get_record(raw, &raw_hash(j as u64)),
+            RAW_RECORD.len(),
+            "raw redb lost a record"
+        );
     }
     for i in ds.sample_users(3).into_iter().take(100) {
         let a = db
@@ -1078,8 +1479,6 @@ pub fn sanity(ds: &Dataset, db: &AuthDb, sql: &Connection, raw: &redb::Database)
             .expect("authdb user");
         let s = sql_get_user_by_email(sql, &email(i)).expect("sqlite user");
         assert_eq!(a.email, s.email);
-    }
-    for k in ds.raw_keys.iter().take(100) {
-        assert_eq!(redb_get(raw, k), RAW_VALUE.len());
+        assert_eq!(redb_get_user(raw, i as u64), RAW_USER_VALUE.len());
     }
 }
