@@ -4,8 +4,7 @@
 //! released together, each doing `AUTHDB_BENCH_CONC_OPS` (500) durable `create_session`s; the
 //! time is from the release until the last thread is done. SQLite: TypeORM schema, WAL,
 //! `synchronous=FULL`, one connection per thread (opened before the clock starts), busy timeout
-//! 10 s. The sessions made are deleted again, untimed, after the pair's second probe; then the
-//! disk is left to settle (`sync`, 1 s) before the next pair's first probe.
+//! 10 s. The sessions made are deleted again, untimed, after the pair's second probe.
 //!
 //! ```text
 //! cargo bench --bench concurrency                  # 100k and 1M sessions; 1 and 8 threads
@@ -169,7 +168,6 @@ fn main() {
         let label = &size.label;
         common::fsync_probe(ds.dir.path(), "concurrency", &format!("{label}-start"));
         for &threads in &thread_counts {
-            common::settle();
             let mut pairs = Vec::new();
             for r in 0..rounds {
                 let before = common::probe(ds.dir.path());
@@ -183,7 +181,6 @@ fn main() {
                 };
                 let after = common::probe(ds.dir.path());
                 b.clean_up(&a, &s);
-                common::settle();
                 let agree = before.agrees(&after);
                 println!(
                     "authdb-bench [{label}] {threads} threads, pair {}/{rounds} ({} first): authdb \

@@ -787,8 +787,6 @@ fn run_measure(e: &Env<'_>, mut m: Measure<'_>) -> String {
     let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(m.rounds); n];
     let mut probes = Vec::new();
     if m.durable {
-        // The set-up (and the previous measure's clean-up) wrote in bulk: let the disk settle.
-        common::settle();
         probes.push(common::probe(dir));
     }
     let mut block_rounds = Vec::new();

@@ -23,7 +23,6 @@
 //! | `AUTHDB_BENCH_CONC_THREADS` | 1,8 | `concurrency`: thread counts |
 //! | `AUTHDB_BENCH_CONC_OPS` | 500 | `concurrency`: durable creates per thread per engine per pair |
 //! | `AUTHDB_BENCH_PROBE_N` | 100 | fsyncs per flush-latency probe |
-//! | `AUTHDB_BENCH_SETTLE_MS` | 1000 | pause (after `sync`) before each durable measure's first probe and after each concurrency pair's clean-up |
 // Each bench binary uses a part of this module; byte counts and times become f64 only for
 // printing ratios.
 #![allow(dead_code, clippy::cast_precision_loss)]
@@ -1207,16 +1206,26 @@ impl Probe {
     }
 }
 
-/// Measures the disk's flush latency right now: `AUTHDB_BENCH_PROBE_N` (100) times, overwrite
-/// 4 KiB of a small file in `dir` and `fdatasync` it. On a virtual disk this moves a lot with
-/// the host's load, and every durable number moves with it.
+/// Measures the disk's flush latency right now: `sync(1)` first (so that no write-back the
+/// benches left pending lands in the probe: on ext4 an `fdatasync` also waits for the journal,
+/// which holds other files' changes), 20 untimed flushes (an idle disk flushes slower at
+/// first), then `AUTHDB_BENCH_PROBE_N` (100) times: overwrite 4 KiB of a small file in `dir`
+/// and `fdatasync` it. On a virtual disk this moves with the host's load, and every durable
+/// number moves with it.
 pub fn probe(dir: &Path) -> Probe {
     use std::io::{Seek, SeekFrom, Write};
     let n = env_usize("AUTHDB_BENCH_PROBE_N", 100).max(10);
+    let _ = std::process::Command::new("sync").status();
     let path = dir.join("fsync-probe");
     let mut f = std::fs::File::create(&path).expect("probe file");
     f.write_all(&vec![0u8; 65536]).expect("write");
     f.sync_all().expect("sync");
+    for i in 0..20u8 {
+        f.seek(SeekFrom::Start(u64::from(i % 16) * 4096))
+            .expect("seek");
+        f.write_all(&[i; 4096]).expect("write");
+        f.sync_data().expect("fdatasync");
+    }
     let mut times: Vec<f64> = (0..n)
         .map(|i| {
             f.seek(SeekFrom::Start((i % 16) as u64 * 4096))
@@ -1234,17 +1243,6 @@ pub fn probe(dir: &Path) -> Probe {
         p50: times[n / 2],
         p90: times[n * 9 / 10],
     }
-}
-
-/// Lets the disk settle after a burst of writes: `sync(1)`, then a pause of
-/// `AUTHDB_BENCH_SETTLE_MS` (1000) ms. The flush latency right after a large clean-up commit is
-/// higher for a while (the host is still writing back), and a probe taken then would say the
-/// disk changed when only the clean-up did.
-pub fn settle() {
-    let _ = std::process::Command::new("sync").status();
-    std::thread::sleep(Duration::from_millis(
-        env_usize("AUTHDB_BENCH_SETTLE_MS", 1000) as u64,
-    ));
 }
 
 /// [`probe`], printed and saved, tagged `when`.
