@@ -46,8 +46,9 @@ fn provider() -> EmailProvider {
     EmailProvider::new("email", |_| Ok(()))
 }
 
+/// A raw token of 32 hex characters (128 bits, the store's entropy floor), one per identifier.
 fn verification_token(ident: &str) -> String {
-    format!("tok-{ident}")
+    authdb::hash_verification_token(ident, "crash-token")[..32].to_owned()
 }
 
 fn password_for(email: &str) -> String {

@@ -16,6 +16,9 @@ mod model;
 
 #[path = "../fuzz/src/faults.rs"]
 mod faults;
+// The disk under the fault harness (`faults.rs` keeps its bytes in the power-loss model).
+#[path = "support/power_loss.rs"]
+mod power_loss;
 
 use authdb::AuthDb;
 use authdb::prelude::*;
@@ -27,7 +30,12 @@ use model::{Change, Op};
 /// mode, until a run ends without the fault firing. Returns how many runs ended in doubt.
 fn sweep(case: &Case) -> usize {
     let mut in_doubt = 0;
-    for mode in [FailMode::Writes, FailMode::Syncs, FailMode::All] {
+    for mode in [
+        FailMode::Writes,
+        FailMode::Syncs,
+        FailMode::All,
+        FailMode::PowerCut { seed: 3 },
+    ] {
         for small_cache in [false, true] {
             for after in 0.. {
                 let ending = faults::run(

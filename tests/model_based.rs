@@ -24,7 +24,7 @@ use chrono::{DateTime, Duration, Utc};
 use parking_lot::Mutex;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 
-use model::ops::{COUNTERS, sha256_hex, token_hash};
+use model::ops::{COUNTERS, SECRETS, TOKENS, sha256_hex, token_hash, v3_key};
 use model::{Change, Driver, Op};
 
 fn env_number(name: &str, default: usize) -> usize {
@@ -320,7 +320,8 @@ fn txn_dropped_after_conflict() {
     d.finish();
 }
 
-/// NextAuth's hash has no separator: ("t1", "xs") and ("t1x", "s") are one link. The second
+/// NextAuth's hash has no separator: (`TOKENS[0]`, "a5") and (`TOKENS[0]` + "a", "5") are one
+/// link. The second
 /// request is a conflict while the first lives; the link matches only its own identifier
 /// (normalized) and works once.
 #[test]
@@ -374,13 +375,16 @@ fn verification_hash_collision_and_single_use() {
         .db()
         .get_verification_request(
             "a@x.io",
-            "t1",
-            "xs",
+            TOKENS[0],
+            SECRETS[0],
             &authdb::EmailProvider::new("e", |_| Ok(())),
         )
         .unwrap()
         .unwrap();
-    assert_eq!(r.token, authdb::hash_verification_token("t1x", "s"));
+    assert_eq!(
+        r.token,
+        authdb::hash_verification_token(TOKENS[1], SECRETS[1])
+    );
     assert_eq!(r.expires, t0() + Duration::hours(25 + 24));
     d.finish();
 }
@@ -555,19 +559,22 @@ fn caller_chosen_sessions() {
 
 /// The two email sign-in APIs share one table: an Auth.js token hash of 64 hex digits (either
 /// case) is the key of the v3 request with that hash; any other string is kept apart (the v3
-/// pre-image `"t1xs"` does not meet the v3 link). A live duplicate is taken, an expired one
+/// pre-image `TOKENS[0] + SECRETS[0]` does not meet the v3 link). A live duplicate is taken, an expired one
 /// replaced; use is single and needs the identifier.
 #[test]
 fn verification_apis_meet() {
     assert_eq!(
         token_hash(0),
-        authdb::hash_verification_token("t1", "xs"),
+        authdb::hash_verification_token(TOKENS[0], SECRETS[0]),
         "the model's hashes are NextAuth's"
     );
-    assert_eq!(token_hash(3), authdb::hash_verification_token("t2", "s"));
     assert_eq!(
-        sha256_hex("t1xs"),
-        authdb::hash_verification_token("t1x", "s")
+        token_hash(3),
+        authdb::hash_verification_token(TOKENS[2], SECRETS[1])
+    );
+    assert_eq!(
+        sha256_hex(&v3_key(0, 0)),
+        authdb::hash_verification_token(TOKENS[1], SECRETS[1])
     );
     let mut d = driver();
     let token = |identifier, hash, expires| Op::CreateVerificationToken {
@@ -595,7 +602,7 @@ fn verification_apis_meet() {
                 token: 1,
                 secret: 1,
             },
-            token(2, 3, 1), // hash of ("t2", "s"), expired already
+            token(2, 3, 1), // hash of (TOKENS[2], SECRETS[1]), expired already
             Op::GetVerification {
                 identifier: 3,
                 token: 2,

@@ -1,10 +1,13 @@
 //! Fault injection (the `faults` fuzz target, and `tests/fuzz_regressions.rs`, which includes
 //! this file by path).
 //!
-//! [`Disk`] is a redb [`StorageBackend`](redb::StorageBackend) over two byte vectors: what the
-//! OS holds now (`live`) and what the last successful `sync_data` made durable (`synced`).
-//! After a countdown of mutating calls (`write`, `set_len`, `sync_data`) it starts refusing
-//! writes, syncs or both, for good.
+//! [`Disk`] is a redb [`StorageBackend`](redb::StorageBackend) over the power-loss model's
+//! [`Volatile`] bytes (`tests/support/power_loss.rs`): what the OS holds now (`live`), what
+//! the last successful `sync_data` made durable (`synced`), and the calls in between. After a
+//! countdown of mutating calls (`write`, `set_len`, `sync_data`) it starts refusing writes,
+//! syncs or both, for good; or the power goes ([`FailMode::PowerCut`]): every call fails from
+//! then on, and the images checked are the ones a power cut leaves, some of the unsynced
+//! writes kept, others lost or torn at sector granularity.
 //!
 //! [`run`] applies the model-based operations ([`Op`](crate::model::Op)) with the model's own
 //! driver ([`Driver::on_backend`]) to authdb on such a disk and to the reference model,
@@ -13,7 +16,8 @@
 //! a commit whose final sync succeeded but whose file shrink failed, for one). The run then
 //! stops and every disk image a crash could leave behind (the bytes of the last successful
 //! sync at the moment of the fault, and the synced and live bytes after the handle was
-//! dropped) is reopened on a fresh backend with `verify_on_open`; each must open, pass
+//! dropped; after a power cut, also [`POWER_CUT_IMAGES`] images drawn from the plan's seed)
+//! is reopened on a fresh backend with `verify_on_open`; each must open, pass
 //! `check_integrity()` and hold exactly the acknowledged operations: the model state before the
 //! operation in doubt, after it, or after one of its intermediate commits (`purge_expired` and
 //! a failed `create_verification_request` commit twice), compared through the driver's
@@ -29,6 +33,7 @@ use parking_lot::Mutex;
 
 use crate::model::driver::{Backend, Driver, counts_of};
 use crate::model::ops::Case;
+use crate::power_loss::Volatile;
 
 // ---- the disk ------------------------------------------------------------------------------
 
@@ -41,7 +46,13 @@ pub enum FailMode {
     Syncs,
     /// Every mutating call fails (the device is gone).
     All,
+    /// The power goes: every call fails from then on, and whatever was not synced may be
+    /// lost, kept or torn ([`Volatile::crash_image`], seeds `seed..seed + POWER_CUT_IMAGES`).
+    PowerCut { seed: u32 },
 }
+
+/// How many crash images a power cut draws, besides the all-lost and all-kept ones.
+pub const POWER_CUT_IMAGES: u32 = 4;
 
 /// When and how the disk fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,8 +73,7 @@ enum Call {
 
 #[derive(Default)]
 struct DiskState {
-    live: Vec<u8>,
-    synced: Vec<u8>,
+    bytes: Volatile,
     calls: u32,
     plan: Option<(u32, FailMode)>,
     failed: bool,
@@ -78,7 +88,7 @@ impl DiskState {
         let refused = match mode {
             FailMode::Writes => call == Call::Write,
             FailMode::Syncs => call == Call::Sync,
-            FailMode::All => true,
+            FailMode::All | FailMode::PowerCut { .. } => true,
         };
         if self.calls > after && refused {
             self.failed = true;
@@ -96,8 +106,7 @@ impl fmt::Debug for Disk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.0.lock();
         f.debug_struct("Disk")
-            .field("live", &s.live.len())
-            .field("synced", &s.synced.len())
+            .field("bytes", &s.bytes)
             .field("calls", &s.calls)
             .field("failed", &s.failed)
             .finish()
@@ -108,8 +117,7 @@ impl Disk {
     /// A disk holding `bytes` (live and synced), failing as `plan` says.
     pub fn new(bytes: Vec<u8>, plan: Option<(u32, FailMode)>) -> Self {
         Self(Arc::new(Mutex::new(DiskState {
-            synced: bytes.clone(),
-            live: bytes,
+            bytes: Volatile::new(bytes),
             calls: 0,
             plan,
             failed: false,
@@ -123,12 +131,17 @@ impl Disk {
 
     /// The bytes as of the last successful sync.
     pub fn synced(&self) -> Vec<u8> {
-        self.0.lock().synced.clone()
+        self.0.lock().bytes.durable().to_vec()
     }
 
     /// The bytes the OS holds now.
     pub fn live(&self) -> Vec<u8> {
-        self.0.lock().live.clone()
+        self.0.lock().bytes.live().to_vec()
+    }
+
+    /// What a power cut now could leave, drawn from `seed`.
+    pub fn crash_image(&self, seed: u64) -> Vec<u8> {
+        self.0.lock().bytes.crash_image(seed)
     }
 
     /// Mutating calls so far.
@@ -137,49 +150,32 @@ impl Disk {
     }
 }
 
-fn out_of_range() -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidInput, "out of range")
-}
-
 impl redb::StorageBackend for Disk {
     fn len(&self) -> Result<u64, std::io::Error> {
-        Ok(self.0.lock().live.len() as u64)
+        Ok(self.0.lock().bytes.len())
     }
 
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
-        let s = self.0.lock();
-        let start = usize::try_from(offset).map_err(|_| out_of_range())?;
-        let end = start.checked_add(out.len()).ok_or_else(out_of_range)?;
-        out.copy_from_slice(s.live.get(start..end).ok_or_else(out_of_range)?);
-        Ok(())
+        self.0.lock().bytes.read(offset, out)
     }
 
     fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
         let mut s = self.0.lock();
         s.check(Call::Write)?;
-        let len = usize::try_from(len).map_err(|_| out_of_range())?;
-        s.live.resize(len, 0);
-        Ok(())
+        s.bytes.set_len(len)
     }
 
     fn sync_data(&self) -> Result<(), std::io::Error> {
         let mut s = self.0.lock();
         s.check(Call::Sync)?;
-        let s = &mut *s;
-        s.synced.clone_from(&s.live);
+        s.bytes.sync();
         Ok(())
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
         let mut s = self.0.lock();
         s.check(Call::Write)?;
-        let start = usize::try_from(offset).map_err(|_| out_of_range())?;
-        let end = start.checked_add(data.len()).ok_or_else(out_of_range)?;
-        s.live
-            .get_mut(start..end)
-            .ok_or_else(out_of_range)?
-            .copy_from_slice(data);
-        Ok(())
+        s.bytes.write(offset, data)
     }
 }
 
@@ -196,10 +192,10 @@ pub enum Ending {
     InDoubt,
 }
 
-/// Cheap argon2 parameters: the runs exercise storage, not hashing cost.
+/// The cheapest argon2 parameters: the runs exercise storage, not hashing cost.
 fn passwords() -> authdb::PasswordParams {
     authdb::PasswordParams {
-        memory_kib: 64,
+        memory_kib: 8,
         iterations: 1,
         parallelism: 1,
     }
@@ -211,6 +207,15 @@ fn passwords() -> authdb::PasswordParams {
 /// When the store and the model disagree, or a disk image holds no candidate state (the
 /// check failing is a panic, as in the fuzz targets).
 pub fn run(case: &Case, plan: Plan) -> Ending {
+    run_counting(case, plan).0
+}
+
+/// [`run`], also returning how many mutating storage calls the run made (with a plan that
+/// never fires: how many points a fault can hit).
+///
+/// # Panics
+/// As [`run`].
+pub fn run_counting(case: &Case, plan: Plan) -> (Ending, u32) {
     let disk = Disk::new(Vec::new(), Some((plan.after, plan.mode)));
     let (on, probe) = (disk.clone(), disk.clone());
     let backend = Backend {
@@ -248,7 +253,7 @@ pub fn run(case: &Case, plan: Plan) -> Ending {
         }
     }
     check_images(&mut d, &disk, crash_image, created, ending, plan, &fault_op);
-    ending
+    (ending, disk.calls())
 }
 
 /// Reopens every disk image a crash could leave and checks each against the candidate model
@@ -265,16 +270,29 @@ fn check_images(
     let candidates = d.candidates(ending == Ending::InDoubt);
     // A graceful close after the fault.
     d.close();
-    let mut images: Vec<(&str, Vec<u8>)> = Vec::new();
+    let mut images: Vec<(String, Vec<u8>)> = Vec::new();
     if let Some(c) = crash_image {
-        images.push(("synced at the fault", c));
+        images.push(("synced at the fault".to_owned(), c));
     }
-    images.push(("synced after close", disk.synced()));
+    images.push(("synced after close".to_owned(), disk.synced()));
     // Until the first sync completes, the file may hold a partly written header that redb
     // does not recognize (the database never existed durably); past it, whatever the OS kept
     // of later writes must be recoverable.
     if !disk.synced().is_empty() {
-        images.push(("live after close", disk.live()));
+        images.push(("live after close".to_owned(), disk.live()));
+        // The power went at the fault: every call since has failed, so the disk still holds
+        // what was pending then; some of it survives.
+        if let FailMode::PowerCut { seed } = plan.mode
+            && disk.failed()
+        {
+            for k in 0..POWER_CUT_IMAGES {
+                let seed = u64::from(seed) * u64::from(POWER_CUT_IMAGES) + u64::from(k);
+                images.push((
+                    format!("power cut (image seed {seed})"),
+                    disk.crash_image(seed),
+                ));
+            }
+        }
     }
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
     for (label, bytes) in images {
@@ -287,7 +305,7 @@ fn check_images(
             // which redb then refuses ("not a redb database"): the database never existed.
             // Refusing is acceptable; panicking is not.
             Err(_) if !created => continue,
-            Err(e) => panic!("reopen the {label} image: {e}"),
+            Err(e) => panic!("reopen the {label} image: {e}\n{plan:?}, {ending:?} at {fault_op}"),
         };
         let r = db.check_integrity().expect("check_integrity");
         assert!(r.is_clean(), "the {label} image: integrity problems:\n{r}");

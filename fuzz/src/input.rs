@@ -94,10 +94,14 @@ impl<'a> Arbitrary<'a> for FaultInput {
     fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
         let after: u16 = u.arbitrary()?;
         let flags: u8 = u.arbitrary()?;
-        let mode = match (flags & 0x7f) % 3 {
+        let mode = match (flags & 0x7f) % 4 {
             0 => FailMode::Writes,
             1 => FailMode::Syncs,
-            _ => FailMode::All,
+            2 => FailMode::All,
+            // Which unsynced writes survive: two more bytes.
+            _ => FailMode::PowerCut {
+                seed: u32::from(u.arbitrary::<u16>()?),
+            },
         };
         Ok(Self {
             plan: Plan {
@@ -115,16 +119,22 @@ impl FaultInput {
     /// The input bytes that decode to this input.
     ///
     /// # Panics
-    /// If `plan.after` does not fit the input's `u16` (decoding keeps it below 1024).
+    /// If `plan.after` or a power cut's seed does not fit the input's `u16` (decoding keeps
+    /// them below 1024 and 65536).
     pub fn encode(&self) -> Vec<u8> {
         let after = u16::try_from(self.plan.after).expect("after < 1024");
         let mode = match self.plan.mode {
             FailMode::Writes => 0,
             FailMode::Syncs => 1,
             FailMode::All => 2,
+            FailMode::PowerCut { .. } => 3,
         };
         let mut out = after.to_le_bytes().to_vec();
         out.push(mode | if self.plan.small_cache { 0x80 } else { 0 });
+        if let FailMode::PowerCut { seed } = self.plan.mode {
+            let seed = u16::try_from(seed).expect("seed < 65536");
+            out.extend(seed.to_le_bytes());
+        }
         out.extend(self.case.encode());
         out
     }

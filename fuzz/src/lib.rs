@@ -7,21 +7,38 @@
 //!   inverse (seed bytes) and Rust rendering;
 //! - [`faults`]: the failing storage backend and the fault-injection run (also included by
 //!   `../tests/fuzz_regressions.rs`);
+//! - [`power_loss`]: the power-loss storage model, included from
+//!   `../tests/support/power_loss.rs` (also used by `../tests/power_loss.rs`);
 //! - [`seeds`]: hand-written seed inputs.
 
 pub mod model;
 
 pub mod faults;
 pub mod input;
+#[path = "../../tests/support/power_loss.rs"]
+pub mod power_loss;
 pub mod seeds;
 
-/// Cheap argon2 parameters: the targets exercise logic, not hashing cost.
+/// The cheapest argon2 parameters argon2 accepts (8 KiB, one pass, one lane): the targets
+/// exercise logic, not hashing cost, and a whole-state comparison verifies 40 passwords.
 pub fn fast_passwords() -> authdb::PasswordParams {
     authdb::PasswordParams {
-        memory_kib: 64,
+        memory_kib: 8,
         iterations: 1,
         parallelism: 1,
     }
+}
+
+/// What the `ops` target runs: `case` against the model on an in-memory disk that never
+/// fails (`power_loss::PowerDisk`: no file system calls, and reopening finds the same bytes).
+pub fn run_ops(case: &model::Case) -> model::driver::Stats {
+    let disk = power_loss::PowerDisk::steady();
+    let backend = model::driver::Backend {
+        open: Box::new(move |b| b.open_backend(disk.clone())),
+        faulted: Box::new(|| false),
+        cache_size: None,
+    };
+    model::driver::run_on(case, fast_passwords(), backend)
 }
 
 #[cfg(test)]
@@ -35,7 +52,7 @@ mod tests {
     #[test]
     fn ops_seeds_agree_with_the_model() {
         for case in seeds::ops_seeds() {
-            crate::model::run(&case.0, crate::fast_passwords());
+            crate::run_ops(&case.0);
         }
     }
 
@@ -56,7 +73,7 @@ mod tests {
                 })
                 .collect();
             let case = FuzzCase::arbitrary(&mut Unstructured::new(&bytes)).expect("any bytes");
-            ops += crate::model::run(&case.0, crate::fast_passwords()).ops;
+            ops += crate::run_ops(&case.0).ops;
         }
         assert!(ops > 0);
     }
@@ -66,7 +83,13 @@ mod tests {
     fn fault_sweep_over_the_seeds() {
         let mut endings = std::collections::BTreeMap::new();
         for case in seeds::ops_seeds() {
-            for mode in [FailMode::Writes, FailMode::Syncs, FailMode::All] {
+            let modes = [
+                FailMode::Writes,
+                FailMode::Syncs,
+                FailMode::All,
+                FailMode::PowerCut { seed: 7 },
+            ];
+            for mode in modes {
                 for small_cache in [false, true] {
                     let mut after = 0;
                     loop {

@@ -753,7 +753,13 @@ pub fn ops_seeds() -> Vec<FuzzCase> {
 pub fn fault_seeds() -> Vec<FaultInput> {
     let mut out = Vec::new();
     for (i, case) in (0u32..).zip(ops_seeds()) {
-        for (k, mode) in (0u32..).zip([FailMode::Writes, FailMode::Syncs, FailMode::All]) {
+        let modes = [
+            FailMode::Writes,
+            FailMode::Syncs,
+            FailMode::All,
+            FailMode::PowerCut { seed: i },
+        ];
+        for (k, mode) in (0u32..).zip(modes) {
             out.push(FaultInput {
                 plan: Plan {
                     after: 3 + 17 * i + 29 * k,

@@ -26,7 +26,7 @@ use authdb::{
     Account, AuthDb, Authenticator, Builder, Credentials, Durability, EmailProvider, EncryptionKey,
     Error, IntegrityReport, ManualClock, NewAccount, NewAuthenticator, NewSession, NewUser,
     PasswordParams, Session, SessionId, SessionInfo, User, UserId, UserPatch, VerificationRequest,
-    VerificationToken,
+    VerificationToken, WebSession, WebSessionHandle, WebSessionId, WebSessionInfo, WriteTxn,
 };
 use chrono::{DateTime, Duration, Utc};
 use parking_lot::Mutex;
@@ -37,12 +37,14 @@ use super::ops::{
     Change, DEVICE_TYPES, EMAILS, EXPIRY_OFFSETS, ID_TOKENS, IMAGES, LINK_MAX_AGES, NAMES, Op,
     PASSWORD_COUNT, PROVIDER_ACCOUNT_IDS, PROVIDER_TYPES, PROVIDERS, PUBLIC_KEYS, REFRESH_TOKENS,
     SCOPES, SECRETS, SESSION_STATES, SESSION_TOKEN_COUNT, SETTINGS, STEPS, TOKEN_HASH_COUNT,
-    TOKEN_TYPES, TOKENS, TRANSPORTS, URL, account_extra, password, patch_extra, session_token,
-    token_hash, user_extra,
+    TOKEN_TYPES, TOKENS, TRANSPORTS, URL, WEB_PURGE_BATCHES, WEB_SESSION_DATA_COUNT,
+    WEB_SESSION_ID_COUNT, account_extra, password, patch_extra, session_token, token_hash,
+    user_extra, web_session_data, web_session_id,
 };
 use super::reference::{
     Counts, LinkKey, MAccount, MAuthenticator, MErr, MPurge, MRequest, MResult, MSession,
-    MSessionInfo, MToken, MUser, Micros, NO_SESSION, NO_USER, Reference, Secret, micros_of,
+    MSessionInfo, MToken, MUser, MWebInfo, MWebSession, Micros, NO_SESSION, NO_USER, Reference,
+    Secret, micros_of,
 };
 
 /// The model id an unknown store id (or stamp) maps to: never equal to a real model id.
@@ -108,6 +110,77 @@ pub fn counts_of(r: &IntegrityReport) -> Counts {
         verification_requests: r.verification_requests,
         credentials: r.credentials,
         authenticators: r.authenticators,
+        web_sessions: r.web_sessions,
+    }
+}
+
+/// The web session operations, which `AuthDb` and `WriteTxn` offer as inherent methods (they
+/// are not part of the Auth.js trait family).
+pub trait WebSessions {
+    fn web_create(&self, s: &WebSession) -> authdb::Result<bool>;
+    fn web_save(&self, s: &WebSession) -> authdb::Result<()>;
+    fn web_load(&self, id: &WebSessionId) -> authdb::Result<Option<WebSession>>;
+    fn web_delete(&self, id: &WebSessionId) -> authdb::Result<bool>;
+    fn web_list(&self, user: &UserId) -> authdb::Result<Vec<WebSessionInfo>>;
+    fn web_delete_for_user(&self, user: &UserId) -> authdb::Result<u64>;
+    fn web_delete_by_handle(&self, user: &UserId, h: &WebSessionHandle) -> authdb::Result<bool>;
+    /// `AuthDb`: every expired record, in batches of `batch` (one commit each); `WriteTxn`:
+    /// at most `batch` expired records.
+    fn web_delete_expired(&self, batch: usize) -> authdb::Result<u64>;
+}
+
+macro_rules! web_sessions_for {
+    ($t:ty) => {
+        impl WebSessions for $t {
+            fn web_create(&self, s: &WebSession) -> authdb::Result<bool> {
+                self.web_session_create(s)
+            }
+            fn web_save(&self, s: &WebSession) -> authdb::Result<()> {
+                self.web_session_save(s)
+            }
+            fn web_load(&self, id: &WebSessionId) -> authdb::Result<Option<WebSession>> {
+                self.web_session_load(id)
+            }
+            fn web_delete(&self, id: &WebSessionId) -> authdb::Result<bool> {
+                self.web_session_delete(id)
+            }
+            fn web_list(&self, user: &UserId) -> authdb::Result<Vec<WebSessionInfo>> {
+                self.web_session_list_for_user(user)
+            }
+            fn web_delete_for_user(&self, user: &UserId) -> authdb::Result<u64> {
+                self.web_session_delete_for_user(user)
+            }
+            fn web_delete_by_handle(
+                &self,
+                user: &UserId,
+                h: &WebSessionHandle,
+            ) -> authdb::Result<bool> {
+                self.web_session_delete_by_handle(user, h)
+            }
+            fn web_delete_expired(&self, batch: usize) -> authdb::Result<u64> {
+                self.web_session_delete_expired(batch)
+            }
+        }
+    };
+}
+web_sessions_for!(AuthDb);
+web_sessions_for!(WriteTxn<'_>);
+
+/// What a leaf operation runs on: `AuthDb` or a write transaction.
+pub trait Target: Adapter + WebSessions {
+    /// Whether this is the database itself (operations commit on their own).
+    fn is_db(&self) -> bool;
+}
+
+impl Target for AuthDb {
+    fn is_db(&self) -> bool {
+        true
+    }
+}
+
+impl Target for WriteTxn<'_> {
+    fn is_db(&self) -> bool {
+        false
     }
 }
 
@@ -215,7 +288,18 @@ struct History {
 /// Runs a case against a fresh database file and the model; panics on the first
 /// disagreement. Returns what was run.
 pub fn run(case: &Case, passwords: PasswordParams) -> Stats {
-    let mut d = Driver::new(case.settings, passwords);
+    run_driver(Driver::new(case.settings, passwords), case)
+}
+
+/// [`run`] on a storage backend that does not fail (the `ops` fuzz target's in-memory disk:
+/// no file system calls).
+pub fn run_on(case: &Case, passwords: PasswordParams, backend: Backend) -> Stats {
+    let mut d = Driver::with_storage(Storage::Backend(backend), case.settings, passwords);
+    d.open().expect("open the database");
+    run_driver(d, case)
+}
+
+fn run_driver(mut d: Driver, case: &Case) -> Stats {
     for op in &case.ops {
         d.apply(op);
     }
@@ -267,8 +351,8 @@ fn outcome<T: std::fmt::Debug>(r: &MResult<T>) -> String {
 }
 
 /// One read of the whole-state comparison.
-#[derive(Debug, Clone)]
-enum Query {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Query {
     /// The integrity report's row counts.
     Counts,
     User(u32),
@@ -284,6 +368,10 @@ enum Query {
     Authenticator(&'static str),
     /// `use_verification_token` for every identifier and hash, in a dropped transaction.
     Tokens,
+    /// `web_session_load` of the web session id with this index.
+    WebLoad(u8),
+    /// `web_session_list_for_user`.
+    WebList(u32),
 }
 
 /// The answer to one [`Query`], in the model's vocabulary.
@@ -302,11 +390,13 @@ pub enum Seen {
     Request(Option<MRequest>),
     Authenticator(Option<MAuthenticator>),
     Tokens(Vec<Option<MToken>>),
+    WebSession(Option<MWebSession>),
+    WebList(Vec<MWebInfo>),
 }
 
 /// What the whole store looks like through its public API: every query with its answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Digest(pub Vec<(String, Seen)>);
+pub struct Digest(pub Vec<(Query, Seen)>);
 
 impl Digest {
     /// The first query whose answers differ, described; `None` when equal.
@@ -316,12 +406,16 @@ impl Digest {
         }
         for ((q, a), (_, b)) in self.0.iter().zip(&want.0) {
             if a != b {
+                let q = Driver::label(q);
                 return Some(format!("{q}:\n  store: {a:?}\n  model: {b:?}"));
             }
         }
         Some(format!("{} answers against {}", self.0.len(), want.0.len()))
     }
 }
+
+/// A query, named when a message needs it.
+struct LazyLabel<'a>(&'a Query);
 
 /// One run: the database, the model and what maps between them.
 pub struct Driver {
@@ -859,6 +953,50 @@ impl Driver {
         }
     }
 
+    /// A loaded web session in model terms; it must carry the id asked for.
+    fn web_session(&self, w: &WebSession, id: &WebSessionId) -> MWebSession {
+        use sha2::Digest as _;
+        assert!(
+            w.id == *id,
+            "{}: web_session_load returned another id",
+            self.current()
+        );
+        MWebSession {
+            user: w.user_id.map(|u| self.users.known(u.0)),
+            expires: self.exact(w.expires),
+            data: (w.data.len(), sha2::Sha256::digest(&w.data).into()),
+        }
+    }
+
+    fn web_info(&self, i: &WebSessionInfo) -> MWebInfo {
+        MWebInfo {
+            handle: i.handle.to_string(),
+            user: i.user_id.map(|u| self.users.known(u.0)),
+            expires: self.exact(i.expires),
+            created_at: self.exact(i.created_at),
+            updated_at: self.exact(i.updated_at),
+            data_len: i.data_len,
+        }
+    }
+
+    /// The web session a create or save passes, and the model user it names.
+    fn new_web_session(
+        &self,
+        id: u8,
+        user: Option<u8>,
+        expires: u8,
+        data: u8,
+    ) -> (WebSession, Option<u32>) {
+        let user = user.map(|u| self.user_ref(u));
+        let s = WebSession {
+            id: WebSessionId::from_bytes(web_session_id(id)),
+            user_id: user.map(|(uid, _)| uid),
+            expires: self.expiry(expires),
+            data: web_session_data(data % WEB_SESSION_DATA_COUNT),
+        };
+        (s, user.map(|(_, m)| m))
+    }
+
     /// A store list of authenticators: checked to be oldest first, then with ties in
     /// `created_at` ordered by credential id (the order among ties is not specified).
     fn authenticators(&self, list: &[Authenticator]) -> Vec<MAuthenticator> {
@@ -975,7 +1113,7 @@ impl Driver {
     // ---- operations ----------------------------------------------------------------------
 
     /// Applies one operation that both `AuthDb` and a write transaction offer.
-    fn leaf(&mut self, a: &dyn Adapter, op: &Op) -> Applied {
+    fn leaf(&mut self, a: &dyn Target, op: &Op) -> Applied {
         self.steps += 1;
         self.current = format!("{op:?}");
         self.kind = op.name();
@@ -1250,6 +1388,97 @@ impl Driver {
                 pick(&CREDENTIAL_IDS, credential),
                 COUNTERS[usize::from(counter) % COUNTERS.len()],
             ),
+            Op::WebSessionCreate {
+                id,
+                user,
+                expires,
+                data,
+            } => {
+                let (s, m) = self.new_web_session(id, user, expires, data);
+                let got = a.web_create(&s);
+                let got = self.map(got, |_, b| b);
+                let want = self
+                    .model
+                    .web_create(s.id.to_bytes(), m, s.expires, &s.data);
+                self.expect(&got, &want)
+            }
+            Op::WebSessionSave {
+                id,
+                user,
+                expires,
+                data,
+            } => {
+                let (s, m) = self.new_web_session(id, user, expires, data);
+                let got = a.web_save(&s);
+                let got = self.map(got, |_, ()| ());
+                let want = self.model.web_save(s.id.to_bytes(), m, s.expires, &s.data);
+                self.expect(&got, &want)
+            }
+            Op::WebSessionLoad { id } => {
+                let id = WebSessionId::from_bytes(web_session_id(id));
+                let got = a.web_load(&id);
+                let got = self.map(got, |d, w| w.map(|w| d.web_session(&w, &id)));
+                let want = Ok(self.model.web_load(&id.to_bytes()));
+                self.expect(&got, &want)
+            }
+            Op::WebSessionDelete { id } => {
+                let id = WebSessionId::from_bytes(web_session_id(id));
+                let got = a.web_delete(&id);
+                let got = self.map(got, |_, b| b);
+                let want = Ok(self.model.web_delete(&id.to_bytes()));
+                self.expect(&got, &want)
+            }
+            Op::WebSessionDeleteExpired { batch } => {
+                let batch = WEB_PURGE_BATCHES[usize::from(batch) % WEB_PURGE_BATCHES.len()];
+                let got = a.web_delete_expired(batch);
+                let want = if a.is_db() {
+                    // Batches of `batch` (0: the default) records, one commit each, until a
+                    // batch comes up short.
+                    let size = if batch == 0 {
+                        authdb::web_sessions::WEB_SESSION_PURGE_BATCH
+                    } else {
+                        batch
+                    };
+                    let mut total = 0;
+                    loop {
+                        let n = self.model.web_purge_batch(size);
+                        total += n;
+                        if n < size as u64 {
+                            break;
+                        }
+                        self.commit_point();
+                    }
+                    total
+                } else {
+                    self.model.web_purge_batch(batch)
+                };
+                let got = self.map(got, |_, n| n);
+                self.expect(&got, &Ok(want))
+            }
+            Op::WebSessionList { user } => {
+                let (uid, m) = self.user_ref(user);
+                let got = a.web_list(&uid);
+                let got = self.map(got, |d, l| {
+                    l.iter().map(|i| d.web_info(i)).collect::<Vec<_>>()
+                });
+                let want = Ok(self.model.web_list(m));
+                self.expect(&got, &want)
+            }
+            Op::WebSessionDeleteForUser { user } => {
+                let (uid, m) = self.user_ref(user);
+                let got = a.web_delete_for_user(&uid);
+                let got = self.map(got, |_, n| n);
+                let want = Ok(self.model.web_delete_for_user(m));
+                self.expect(&got, &want)
+            }
+            Op::WebSessionDeleteByHandle { user, id } => {
+                let (uid, m) = self.user_ref(user);
+                let id = WebSessionId::from_bytes(web_session_id(id));
+                let got = a.web_delete_by_handle(&uid, &WebSessionHandle::of(&id));
+                let got = self.map(got, |_, b| b);
+                let want = Ok(self.model.web_delete_by_handle(m, &id.to_bytes()));
+                self.expect(&got, &want)
+            }
             Op::Advance { step } => {
                 let d = STEPS[usize::from(step) % STEPS.len()].micros();
                 self.clock.advance(Duration::microseconds(d));
@@ -1746,19 +1975,23 @@ impl Driver {
         "Purge".clone_into(&mut self.current);
         self.kind = "Purge";
         let got = self.db().purge_expired();
-        // Sessions are purged and committed first, then links.
+        // Sessions are purged and committed first, then links, then web sessions.
         let sessions = self.model.purge_sessions();
         self.commit_point();
         let verification_requests = self.model.purge_requests();
+        self.commit_point();
+        let web_sessions = self.model.purge_web();
         let got = self.map(got, |_, p| MPurge {
             sessions: p.sessions,
             verification_requests: p.verification_requests,
+            web_sessions: p.web_sessions,
         });
         self.expect(
             &got,
             &Ok(MPurge {
                 sessions,
                 verification_requests,
+                web_sessions,
             }),
         )
     }
@@ -1808,6 +2041,7 @@ impl Driver {
                 Query::Sessions(u),
                 Query::Accounts(u),
                 Query::Authenticators(u),
+                Query::WebList(u),
             ]);
         }
         for e in EMAILS {
@@ -1838,6 +2072,7 @@ impl Driver {
         }
         q.extend(CREDENTIAL_IDS.iter().map(|c| Query::Authenticator(c)));
         q.push(Query::Tokens);
+        q.extend((0..WEB_SESSION_ID_COUNT).map(Query::WebLoad));
         q
     }
 
@@ -1852,13 +2087,14 @@ impl Driver {
     /// seen for the first time are bound to what the driver's model holds (the driver's own
     /// comparison); without, they map to [`UNKNOWN`] (a disk image against candidate states).
     pub fn digest_store(&mut self, db: &AuthDb, counts: Counts, bind: bool) -> Digest {
-        fn ok<T>(r: authdb::Result<T>, what: &str) -> T {
-            r.unwrap_or_else(|e| panic!("digest: {what}: {e}"))
+        fn ok<T>(r: authdb::Result<T>, what: &LazyLabel<'_>) -> T {
+            r.unwrap_or_else(|e| panic!("digest: {}: {e}", Driver::label(what.0)))
         }
         let before = std::mem::replace(&mut self.bind, bind);
         let mut out = Vec::new();
         for q in self.queries() {
-            let what = Self::label(&q);
+            // Named only in a panic message.
+            let what = LazyLabel(&q);
             let seen = match &q {
                 Query::Counts => Seen::Counts(counts),
                 Query::User(m) => {
@@ -1924,8 +2160,20 @@ impl Driver {
                     drop(tx);
                     Seen::Tokens(all)
                 }
+                Query::WebLoad(i) => {
+                    let id = WebSessionId::from_bytes(web_session_id(*i));
+                    let w = ok(db.web_session_load(&id), &what);
+                    Seen::WebSession(w.map(|w| self.web_session(&w, &id)))
+                }
+                Query::WebList(m) => {
+                    let l = ok(
+                        db.web_session_list_for_user(&UserId(self.users.store(*m))),
+                        &what,
+                    );
+                    Seen::WebList(l.iter().map(|i| self.web_info(i)).collect())
+                }
             };
-            out.push((what, seen));
+            out.push((q, seen));
         }
         self.bind = before;
         Digest(out)
@@ -2004,8 +2252,23 @@ impl Driver {
                     m.end(false);
                     Seen::Tokens(all)
                 }
+                Query::WebLoad(i) => {
+                    Seen::WebSession(m.web_load(&web_session_id(*i)).map(|mut w| {
+                        w.user = w.user.map(|u| self.users.seen(u));
+                        w
+                    }))
+                }
+                Query::WebList(u) => Seen::WebList(
+                    m.web_list(*u)
+                        .into_iter()
+                        .map(|mut i| {
+                            i.user = i.user.map(|u| self.users.seen(u));
+                            i
+                        })
+                        .collect(),
+                ),
             };
-            out.push((Self::label(&q), seen));
+            out.push((q, seen));
         }
         Digest(out)
     }

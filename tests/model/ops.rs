@@ -122,13 +122,18 @@ pub fn password(ix: u8) -> String {
     }
 }
 
-/// Raw verification tokens. With [`SECRETS`], `"t1" + "xs"` and `"t1x" + "s"` are the same
-/// string, so two different (token, secret) pairs share one hash: NextAuth's hash has no
+/// Raw verification tokens: 32 hex characters (128 bits, the store's entropy floor) and
+/// more, built from a tiny domain. With [`SECRETS`], `T1 + "a5"` and `T1 + "a" + "5"` are the
+/// same string, so two different (token, secret) pairs share one hash: NextAuth's hash has no
 /// separator, and the store must treat them as the same link.
-pub const TOKENS: [&str; 3] = ["t1", "t1x", "t2"];
+pub const TOKENS: [&str; 3] = [
+    "0123456789abcdef0123456789abcdef",
+    "0123456789abcdef0123456789abcdefa",
+    "fedcba9876543210fedcba9876543210",
+];
 
 /// Verification secrets.
-pub const SECRETS: [&str; 2] = ["xs", "s"];
+pub const SECRETS: [&str; 2] = ["a5", "5"];
 
 /// The sign-in URL mailed with a link.
 pub const URL: &str = "https://app.example/api/auth/callback/email";
@@ -148,21 +153,27 @@ pub fn sha256_hex(s: &str) -> String {
 /// How many hashed verification tokens [`token_hash`] knows.
 pub const TOKEN_HASH_COUNT: u8 = 8;
 
+/// The v3 pre-image `token + secret` of the pair (`TOKENS[t]`, `SECRETS[s]`).
+pub fn v3_key(t: usize, s: usize) -> String {
+    format!("{}{}", TOKENS[t], SECRETS[s])
+}
+
 /// The hashed verification token (Auth.js's `createVerificationToken` / `useVerificationToken`
 /// argument) with this index. The first four are the hashes of v3 (token, secret) pairs from
 /// [`TOKENS`] and [`SECRETS`] — so links made through either API meet — one of them in upper
 /// case (the same key); then strings that are not 64 hex characters, stored apart from every
-/// v3 hash: the v3 pre-image `"t1xs"` itself, an opaque string, a hash missing its first
-/// digit, and the empty string (invalid for writes).
+/// v3 hash: the v3 pre-image `TOKENS[0] + SECRETS[0]` itself, an opaque string, a hash
+/// missing its first digit, and the empty string (invalid for writes). All but the empty one
+/// are longer than 32 characters (the entropy floor on raw tokens).
 pub fn token_hash(ix: u8) -> String {
     match ix % TOKEN_HASH_COUNT {
-        0 => sha256_hex("t1xs"),
-        1 => sha256_hex("t1xs").to_uppercase(),
-        2 => sha256_hex("t2xs"),
-        3 => sha256_hex("t2s"),
-        4 => "t1xs".to_owned(),
-        5 => "opaque-verification-token".to_owned(),
-        6 => sha256_hex("t1xs")[1..].to_owned(),
+        0 => sha256_hex(&v3_key(0, 0)),
+        1 => sha256_hex(&v3_key(0, 0)).to_uppercase(),
+        2 => sha256_hex(&v3_key(2, 0)),
+        3 => sha256_hex(&v3_key(2, 1)),
+        4 => v3_key(0, 0),
+        5 => "opaque-verification-token-00112233445566778899aabbccddeeff".to_owned(),
+        6 => sha256_hex(&v3_key(0, 0))[1..].to_owned(),
         _ => String::new(),
     }
 }
@@ -216,6 +227,40 @@ pub const TRANSPORTS: [&str; 2] = ["internal", "internal,hybrid"];
 /// Signature counters: zero (an authenticator that does not count), small ones (so that equal
 /// and smaller values come up) and the largest.
 pub const COUNTERS: [u64; 5] = [0, 1, 2, 7, u64::MAX];
+
+/// How many web session ids (tower-sessions' 16-byte cookie values) [`web_session_id`] knows.
+pub const WEB_SESSION_ID_COUNT: u8 = 4;
+
+/// The web session id with this index: four fixed 16-byte values (the store keys records by
+/// their SHA-256; ids that differ in one byte land far apart in the expiry index's ties).
+pub fn web_session_id(ix: u8) -> [u8; 16] {
+    let mut id = [0x5A; 16];
+    id[0] = ix % WEB_SESSION_ID_COUNT;
+    id[15] = 0xC3 ^ (ix % WEB_SESSION_ID_COUNT);
+    id
+}
+
+/// The largest web session data the store accepts (`MAX_WEB_SESSION_DATA_LEN`, restated from
+/// docs/behaviour.md).
+pub const MAX_WEB_SESSION_DATA: usize = 64 * 1024;
+
+/// How many web session data values [`web_session_data`] knows.
+pub const WEB_SESSION_DATA_COUNT: u8 = 4;
+
+/// Web session data by index: empty, two small JSON documents, and one byte over the limit
+/// (invalid).
+pub fn web_session_data(ix: u8) -> Vec<u8> {
+    match ix % WEB_SESSION_DATA_COUNT {
+        0 => Vec::new(),
+        1 => br#"{"cart":3}"#.to_vec(),
+        2 => br#"{"axum-login.data":{"user_id":"u","auth_hash":[1,2,3]}}"#.to_vec(),
+        _ => vec![b'x'; MAX_WEB_SESSION_DATA + 1],
+    }
+}
+
+/// Batch sizes of `web_session_delete_expired` (on a transaction: the most records it
+/// removes): 0 (the default batch on `AuthDb`; nothing inside a transaction), 1, 2, 1000.
+pub const WEB_PURGE_BATCHES: [usize; 4] = [0, 1, 2, 1000];
 
 /// `user` and `session` indices from this one up pick among everything ever handed out (and
 /// `CreateSessionWith::token` from here reuses a handed-out token).
@@ -506,6 +551,35 @@ pub enum Op {
     /// `update_authenticator_counter`.
     UpdateAuthenticatorCounter { credential: u8, counter: u8 },
 
+    // ---- web sessions (tower-sessions records) -------------------------------------------
+    /// `web_session_create` of the id [`web_session_id`]`(id)`, naming `user` (none when
+    /// `None`), expiring at `expires`, holding [`web_session_data`]`(data)`.
+    WebSessionCreate {
+        id: u8,
+        user: Option<u8>,
+        expires: u8,
+        data: u8,
+    },
+    /// `web_session_save` (create or replace).
+    WebSessionSave {
+        id: u8,
+        user: Option<u8>,
+        expires: u8,
+        data: u8,
+    },
+    /// `web_session_load`.
+    WebSessionLoad { id: u8 },
+    /// `web_session_delete`.
+    WebSessionDelete { id: u8 },
+    /// `web_session_delete_expired` with the batch size [`WEB_PURGE_BATCHES`]`[batch]`.
+    WebSessionDeleteExpired { batch: u8 },
+    /// `web_session_list_for_user`.
+    WebSessionList { user: u8 },
+    /// `web_session_delete_for_user`.
+    WebSessionDeleteForUser { user: u8 },
+    /// `web_session_delete_by_handle` with the handle of the id [`web_session_id`]`(id)`.
+    WebSessionDeleteByHandle { user: u8, id: u8 },
+
     // ---- time, housekeeping, transactions -----------------------------------------------
     /// Moves the clock by `STEPS[step % len]`.
     Advance { step: u8 },
@@ -560,6 +634,14 @@ impl Op {
             Op::GetAuthenticator { .. } => "GetAuthenticator",
             Op::ListAuthenticators { .. } => "ListAuthenticators",
             Op::UpdateAuthenticatorCounter { .. } => "UpdateAuthenticatorCounter",
+            Op::WebSessionCreate { .. } => "WebSessionCreate",
+            Op::WebSessionSave { .. } => "WebSessionSave",
+            Op::WebSessionLoad { .. } => "WebSessionLoad",
+            Op::WebSessionDelete { .. } => "WebSessionDelete",
+            Op::WebSessionDeleteExpired { .. } => "WebSessionDeleteExpired",
+            Op::WebSessionList { .. } => "WebSessionList",
+            Op::WebSessionDeleteForUser { .. } => "WebSessionDeleteForUser",
+            Op::WebSessionDeleteByHandle { .. } => "WebSessionDeleteByHandle",
             Op::Advance { .. } => "Advance",
             Op::Purge => "Purge",
             Op::Txn { .. } => "Txn",

@@ -53,6 +53,7 @@ const MAX_CREDENTIAL_ID: usize = 1024;
 const MAX_PUBLIC_KEY: usize = 4 * 1024;
 const MAX_DEVICE_TYPE: usize = 32;
 const MAX_TRANSPORTS: usize = 256;
+const MAX_WEB_SESSION_DATA: usize = 64 * 1024;
 
 /// docs/behaviour.md section 2: the accepted provider types.
 const PROVIDER_TYPES: [&str; 4] = ["oauth", "oidc", "email", "webauthn"];
@@ -198,11 +199,34 @@ pub struct MAuthenticator {
     pub updated_at: Micros,
 }
 
+/// A web session (tower-sessions record) as `web_session_load` returns it (the id is the one
+/// asked for).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MWebSession {
+    pub user: Option<u32>,
+    pub expires: Micros,
+    /// The data's length and SHA-256 (the data itself can be 64 KiB).
+    pub data: (usize, [u8; 32]),
+}
+
+/// A web session as `web_session_list_for_user` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MWebInfo {
+    /// The public handle: SHA-256 of the id, as lowercase hex.
+    pub handle: String,
+    pub user: Option<u32>,
+    pub expires: Micros,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+    pub data_len: usize,
+}
+
 /// What `purge_expired` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MPurge {
     pub sessions: u64,
     pub verification_requests: u64,
+    pub web_sessions: u64,
 }
 
 /// Row counts, compared with `check_integrity`'s report (expired rows still stored count).
@@ -214,6 +238,7 @@ pub struct Counts {
     pub verification_requests: u64,
     pub credentials: u64,
     pub authenticators: u64,
+    pub web_sessions: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -224,6 +249,15 @@ struct StoredSession {
     expires: Micros,
     created_at: Micros,
     updated_at: Micros,
+}
+
+#[derive(Debug, Clone)]
+struct StoredWeb {
+    user: Option<u32>,
+    expires: Micros,
+    created_at: Micros,
+    updated_at: Micros,
+    data: Vec<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -249,6 +283,8 @@ pub struct Tables {
     passwords: BTreeMap<u32, String>,
     /// By credential id.
     authenticators: BTreeMap<String, MAuthenticator>,
+    /// Web sessions by their 16-byte id.
+    web: BTreeMap<[u8; 16], StoredWeb>,
 }
 
 /// The key of a sign-in link (docs/behaviour.md section 4): a 32-byte hash, written as
@@ -342,12 +378,17 @@ pub fn micros_of(t: DateTime<Utc>) -> Micros {
 
 /// Lowercase hex SHA-256 of `key` (NextAuth v3's verification hash of `token + secret`).
 pub fn verification_hash(key: &str) -> String {
+    hex(&Sha256::digest(key.as_bytes()))
+}
+
+/// Bytes as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    let mut hex = String::with_capacity(64);
-    for b in Sha256::digest(key.as_bytes()) {
-        let _ = write!(hex, "{b:02x}");
+    let mut out = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
     }
-    hex
+    out
 }
 
 fn too_long(field: &'static str, value: &str, max: usize) -> MResult<()> {
@@ -489,6 +530,7 @@ impl Reference {
             verification_requests: self.t.requests.len() as u64,
             credentials: self.t.passwords.len() as u64,
             authenticators: self.t.authenticators.len() as u64,
+            web_sessions: self.t.web.len() as u64,
         }
     }
 
@@ -660,6 +702,7 @@ impl Reference {
         self.t.sessions.retain(|_, s| s.user != id);
         self.t.passwords.remove(&id);
         self.t.authenticators.retain(|_, a| a.user != id);
+        self.t.web.retain(|_, w| w.user != Some(id));
     }
 
     /// `set_password`: stores the password, replaces the stamp and (by default) ends the
@@ -671,7 +714,9 @@ impl Reference {
         }
         self.t.passwords.insert(id, password.to_owned());
         if self.password_ends_sessions {
+            // Database sessions and the framework's (web session records naming the user).
             self.t.sessions.retain(|_, s| s.user != id);
+            self.t.web.retain(|_, w| w.user != Some(id));
         }
         self.renew_stamp(id);
         Ok(())
@@ -1221,11 +1266,161 @@ impl Reference {
         (before - self.t.requests.len()) as u64
     }
 
+    /// `purge_expired`'s third part: expired web sessions.
+    pub fn purge_web(&mut self) -> u64 {
+        let now = self.now;
+        let before = self.t.web.len();
+        self.t.web.retain(|_, w| !expired(now, w.expires));
+        (before - self.t.web.len()) as u64
+    }
+
     pub fn purge(&mut self) -> MPurge {
         MPurge {
             sessions: self.purge_sessions(),
             verification_requests: self.purge_requests(),
+            web_sessions: self.purge_web(),
         }
+    }
+
+    // ---- web sessions (docs/behaviour.md 6.5a) --------------------------------------------
+
+    /// The checks of a web session write: data within the limit (an input check), then the
+    /// named user exists.
+    fn check_web(&self, user: Option<u32>, data: &[u8]) -> MResult<()> {
+        if data.len() > MAX_WEB_SESSION_DATA {
+            return Err(MErr::InvalidInput {
+                field: "data",
+                problem: InputProblem::TooLong {
+                    len: data.len(),
+                    max: MAX_WEB_SESSION_DATA,
+                },
+            });
+        }
+        match user {
+            Some(u) if !self.t.users.contains_key(&u) => Err(MErr::UserNotFound(u)),
+            _ => Ok(()),
+        }
+    }
+
+    /// `web_session_create`: `false` (nothing written) when the id is taken, live or expired.
+    pub fn web_create(
+        &mut self,
+        id: [u8; 16],
+        user: Option<u32>,
+        expires: DateTime<Utc>,
+        data: &[u8],
+    ) -> MResult<bool> {
+        self.check_web(user, data)?;
+        if self.t.web.contains_key(&id) {
+            return Ok(false);
+        }
+        self.t.web.insert(
+            id,
+            StoredWeb {
+                user,
+                expires: micros_of(expires),
+                created_at: self.now,
+                updated_at: self.now,
+                data: data.to_vec(),
+            },
+        );
+        Ok(true)
+    }
+
+    /// `web_session_save`: creates or replaces; a replaced record keeps its `created_at`.
+    pub fn web_save(
+        &mut self,
+        id: [u8; 16],
+        user: Option<u32>,
+        expires: DateTime<Utc>,
+        data: &[u8],
+    ) -> MResult<()> {
+        self.check_web(user, data)?;
+        let created_at = self.t.web.get(&id).map_or(self.now, |w| w.created_at);
+        self.t.web.insert(
+            id,
+            StoredWeb {
+                user,
+                expires: micros_of(expires),
+                created_at,
+                updated_at: self.now,
+                data: data.to_vec(),
+            },
+        );
+        Ok(())
+    }
+
+    /// `web_session_load`: the live record, or `None`; an expired one stays stored.
+    pub fn web_load(&self, id: &[u8; 16]) -> Option<MWebSession> {
+        self.t
+            .web
+            .get(id)
+            .filter(|w| !expired(self.now, w.expires))
+            .map(|w| MWebSession {
+                user: w.user,
+                expires: w.expires,
+                data: (w.data.len(), Sha256::digest(&w.data).into()),
+            })
+    }
+
+    /// `web_session_delete`: whether a record (live or expired) was there.
+    pub fn web_delete(&mut self, id: &[u8; 16]) -> bool {
+        self.t.web.remove(id).is_some()
+    }
+
+    /// One batch of `web_session_delete_expired`: removes up to `limit` expired records, in
+    /// the order of the expiry index (expiry, then SHA-256 of the id); returns how many.
+    pub fn web_purge_batch(&mut self, limit: usize) -> u64 {
+        let now = self.now;
+        let mut due: Vec<(Micros, [u8; 32], [u8; 16])> = self
+            .t
+            .web
+            .iter()
+            .filter(|(_, w)| expired(now, w.expires))
+            .map(|(id, w)| (w.expires, Sha256::digest(id).into(), *id))
+            .collect();
+        due.sort_unstable();
+        due.truncate(limit);
+        for (_, _, id) in &due {
+            self.t.web.remove(id);
+        }
+        due.len() as u64
+    }
+
+    /// `web_session_list_for_user`: the user's live records, oldest first (ties by handle).
+    pub fn web_list(&self, user: u32) -> Vec<MWebInfo> {
+        let mut out: Vec<MWebInfo> = self
+            .t
+            .web
+            .iter()
+            .filter(|(_, w)| w.user == Some(user) && !expired(self.now, w.expires))
+            .map(|(id, w)| MWebInfo {
+                handle: hex(&Sha256::digest(id)),
+                user: w.user,
+                expires: w.expires,
+                created_at: w.created_at,
+                updated_at: w.updated_at,
+                data_len: w.data.len(),
+            })
+            .collect();
+        out.sort_by(|a, b| (a.created_at, &a.handle).cmp(&(b.created_at, &b.handle)));
+        out
+    }
+
+    /// `web_session_delete_for_user`: every record of the user, expired ones too.
+    pub fn web_delete_for_user(&mut self, user: u32) -> u64 {
+        let before = self.t.web.len();
+        self.t.web.retain(|_, w| w.user != Some(user));
+        (before - self.t.web.len()) as u64
+    }
+
+    /// `web_session_delete_by_handle`: the record with this id, if it names `user`.
+    pub fn web_delete_by_handle(&mut self, user: u32, id: &[u8; 16]) -> bool {
+        let owned = self.t.web.get(id).is_some_and(|w| w.user == Some(user));
+        if owned {
+            self.t.web.remove(id);
+        }
+        owned
     }
 }
 

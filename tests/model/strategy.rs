@@ -10,6 +10,7 @@ use proptest::prelude::*;
 
 use super::ops::{
     COUNTERS, Case, Change, EMAILS, EXPIRY_OFFSETS, Op, SETTINGS, STEPS, TOKEN_HASH_COUNT,
+    WEB_PURGE_BATCHES, WEB_SESSION_DATA_COUNT, WEB_SESSION_ID_COUNT,
 };
 
 fn ix(n: usize) -> impl Strategy<Value = u8> + Clone {
@@ -33,12 +34,12 @@ fn password() -> impl Strategy<Value = u8> + Clone {
 }
 
 /// An identifier for a verification link: mostly "a@x.io" in some spelling or "b@x.io".
-/// (Verification tokens favour "t1" and "t1x", whose pairs collide.)
+/// (Verification tokens favour `TOKENS[0]` and `TOKENS[1]`, whose pairs collide.)
 fn identifier() -> impl Strategy<Value = u8> + Clone {
     prop_oneof![6 => prop_oneof![0..2u8, Just(6u8)], 3 => 2..4u8, 1 => 4..EMAILS.len() as u8]
 }
 
-/// A hashed verification token: mostly one meeting a v3 link ("t1" + "xs").
+/// A hashed verification token: mostly one meeting a v3 link (`TOKENS[0] + SECRETS[0]`).
 fn token_hash() -> impl Strategy<Value = u8> + Clone {
     prop_oneof![6 => 0..2u8, 2 => 2..4u8, 2 => 4..TOKEN_HASH_COUNT]
 }
@@ -141,6 +142,17 @@ fn link_account() -> impl Strategy<Value = Op> {
         )
 }
 
+/// A web session write: an id of the small domain, mostly naming a recent user, mostly with
+/// valid data.
+fn web_write() -> impl Strategy<Value = (u8, Option<u8>, u8, u8)> {
+    (
+        ix(WEB_SESSION_ID_COUNT.into()),
+        proptest::option::weighted(0.7, recent()),
+        expires(),
+        prop_oneof![8 => 0..WEB_SESSION_DATA_COUNT - 1, 1 => Just(WEB_SESSION_DATA_COUNT - 1)],
+    )
+}
+
 fn create_authenticator() -> impl Strategy<Value = Op> {
     (
         recent(),
@@ -230,6 +242,16 @@ pub fn leaf() -> impl Strategy<Value = Op> {
         1 => user().prop_map(|user| Op::ListAuthenticators { user }),
         3 => (credential(), ix(COUNTERS.len()))
             .prop_map(|(credential, counter)| Op::UpdateAuthenticatorCounter { credential, counter }),
+        // web sessions
+        4 => web_write().prop_map(|(id, user, expires, data)| Op::WebSessionCreate { id, user, expires, data }),
+        4 => web_write().prop_map(|(id, user, expires, data)| Op::WebSessionSave { id, user, expires, data }),
+        3 => ix(WEB_SESSION_ID_COUNT.into()).prop_map(|id| Op::WebSessionLoad { id }),
+        1 => ix(WEB_SESSION_ID_COUNT.into()).prop_map(|id| Op::WebSessionDelete { id }),
+        2 => ix(WEB_PURGE_BATCHES.len()).prop_map(|batch| Op::WebSessionDeleteExpired { batch }),
+        2 => user().prop_map(|user| Op::WebSessionList { user }),
+        1 => user().prop_map(|user| Op::WebSessionDeleteForUser { user }),
+        1 => (user(), ix(WEB_SESSION_ID_COUNT.into()))
+            .prop_map(|(user, id)| Op::WebSessionDeleteByHandle { user, id }),
         // time
         6 => ix(STEPS.len()).prop_map(|step| Op::Advance { step }),
     ]
