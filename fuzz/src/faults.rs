@@ -221,6 +221,8 @@ pub fn run_counting(case: &Case, plan: Plan) -> (Ending, u32) {
     let backend = Backend {
         open: Box::new(move |b| b.open_backend(on.clone())),
         faulted: Box::new(move || probe.failed()),
+        // Integrity is checked after every operation here (no skipping).
+        changes: None,
         cache_size: plan.small_cache.then_some(16 * 1024),
     };
     let mut d = Driver::on_backend(case.settings, passwords(), backend);

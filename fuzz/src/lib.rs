@@ -33,9 +33,11 @@ pub fn fast_passwords() -> authdb::PasswordParams {
 /// fails (`power_loss::PowerDisk`: no file system calls, and reopening finds the same bytes).
 pub fn run_ops(case: &model::Case) -> model::driver::Stats {
     let disk = power_loss::PowerDisk::steady();
+    let counted = disk.clone();
     let backend = model::driver::Backend {
         open: Box::new(move |b| b.open_backend(disk.clone())),
         faulted: Box::new(|| false),
+        changes: Some(Box::new(move || counted.mutations())),
         cache_size: None,
     };
     model::driver::run_on(case, fast_passwords(), backend)

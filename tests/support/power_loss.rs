@@ -115,6 +115,8 @@ pub struct Volatile {
     pending: Vec<Pending>,
     /// Power never fails: nothing is tracked, and the durable bytes are the live ones.
     steady: bool,
+    /// `write` and `set_len` calls so far.
+    mutations: u64,
 }
 
 impl fmt::Debug for Volatile {
@@ -124,6 +126,7 @@ impl fmt::Debug for Volatile {
             .field("live", &self.live.len())
             .field("pending", &self.pending.len())
             .field("steady", &self.steady)
+            .field("mutations", &self.mutations)
             .finish()
     }
 }
@@ -146,6 +149,7 @@ impl Volatile {
             durable: bytes,
             pending: Vec::new(),
             steady: false,
+            mutations: 0,
         }
     }
 
@@ -177,6 +181,11 @@ impl Volatile {
         self.pending.len()
     }
 
+    /// `write` and `set_len` calls so far: unchanged means the bytes are unchanged.
+    pub fn mutations(&self) -> u64 {
+        self.mutations
+    }
+
     /// The file's length as reads see it.
     pub fn len(&self) -> u64 {
         self.live.len() as u64
@@ -201,6 +210,7 @@ impl Volatile {
             .get_mut(r)
             .ok_or_else(out_of_range)?
             .copy_from_slice(data);
+        self.mutations += 1;
         if !self.steady {
             self.pending.push(Pending::Write {
                 offset,
@@ -214,6 +224,7 @@ impl Volatile {
     pub fn set_len(&mut self, len: u64) -> io::Result<()> {
         let n = usize::try_from(len).map_err(|_| out_of_range())?;
         self.live.resize(n, 0);
+        self.mutations += 1;
         if !self.steady {
             self.pending.push(Pending::SetLen(len));
         }
@@ -318,6 +329,11 @@ impl PowerDisk {
     /// The bytes as of the last completed sync.
     pub fn durable(&self) -> Vec<u8> {
         self.0.lock().durable().to_vec()
+    }
+
+    /// `write` and `set_len` calls so far ([`Volatile::mutations`]).
+    pub fn mutations(&self) -> u64 {
+        self.0.lock().mutations()
     }
 
     /// What a power cut now could leave (see [`Volatile::crash_image`]).
