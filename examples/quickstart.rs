@@ -89,7 +89,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 4. Email sign-in: store the request, "send" the link, consume it once.
     let secret = "app-secret-from-config";
-    let token = "3f1c0e7a9b"; // NextAuth makes 32 random bytes; any string works here.
+    // NextAuth makes 32 random bytes as hex; authdb refuses raw tokens under 128 bits.
+    let token = "3f1c0e7a9b2d4c6e8f0a1b3c5d7e9f21";
     let provider = EmailProvider::new("email", |mail| {
         println!("  (mail to {}: {})", mail.identifier, mail.url);
         Ok(())

@@ -333,19 +333,30 @@ impl VerificationStore for AuthDb {
         secret: &str,
         provider: &EmailProvider,
     ) -> Result<Option<VerificationRequest>> {
+        let write_path = || {
+            let (i, t, s, p) = (
+                identifier.to_owned(),
+                token.to_owned(),
+                secret.to_owned(),
+                provider.clone(),
+            );
+            self.submit(move |tx| tx.get_verification_request(&i, &t, &s, &p))
+        };
+        let short_allowed = self.cfg().short_tokens_allowed();
+        if !crate::limits::verification_token_findable(token, short_allowed) {
+            return Ok(None);
+        }
+        // With a failed-attempt limit every lookup books its outcome, in a write transaction.
+        if short_allowed && !self.is_read_only() {
+            return write_path();
+        }
         let key = token::verification_key(token, secret);
         match verification::find(&*self.read()?, &key, identifier, self.cfg().now_micros())? {
             Lookup::Live(r) => verification::to_model(&r, &key).map(Some),
             Lookup::Missing => Ok(None),
             Lookup::Expired if self.is_read_only() => Ok(None),
             Lookup::Expired => {
-                let (i, t, s, p) = (
-                    identifier.to_owned(),
-                    token.to_owned(),
-                    secret.to_owned(),
-                    provider.clone(),
-                );
-                self.submit(move |tx| tx.get_verification_request(&i, &t, &s, &p))?;
+                write_path()?;
                 Ok(None)
             }
         }

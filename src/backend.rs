@@ -38,6 +38,64 @@ pub fn verification_token_key(token_hash: &str) -> [u8; 32] {
     crate::token::verification_token_key(token_hash)
 }
 
+/// Validates a raw verification token as `create_verification_request` and
+/// `create_verification_token` do: non-empty, at most [`MAX_TOKEN_LEN`](crate::limits::MAX_TOKEN_LEN)
+/// bytes and, unless `allow_short`, at least
+/// [`MIN_VERIFICATION_TOKEN_BITS`](crate::limits::MIN_VERIFICATION_TOKEN_BITS) of estimated
+/// entropy ([`InputProblem::TooLittleEntropy`](crate::InputProblem::TooLittleEntropy)).
+pub fn validate_verification_token(
+    field: &'static str,
+    token: &str,
+    allow_short: bool,
+) -> Result<()> {
+    crate::limits::verification_token(field, token, allow_short)
+}
+
+/// Whether a lookup (get, delete or use) by this raw verification token may find a link: by
+/// default a token under the entropy floor finds nothing (and is no error).
+#[must_use]
+pub fn verification_token_findable(token: &str, allow_short: bool) -> bool {
+    crate::limits::verification_token_findable(token, allow_short)
+}
+
+/// Validates a caller-chosen session token as `create_session_with` does: non-empty, at most
+/// [`MAX_SESSION_TOKEN_LEN`](crate::limits::MAX_SESSION_TOKEN_LEN) bytes, at least
+/// [`MIN_SESSION_TOKEN_BITS`](crate::limits::MIN_SESSION_TOKEN_BITS) of estimated entropy.
+pub fn validate_session_token(field: &'static str, token: &str) -> Result<()> {
+    crate::limits::session_token(field, token)
+}
+
+/// The key a verification identifier's failed attempts are counted under, from its
+/// normalized form (`normalized` = [`normalize_email`](crate::normalize_email) of the
+/// identifier, non-empty): a domain-separated SHA-256, so that the address is never stored.
+#[must_use]
+pub fn verification_identifier_key(normalized: &str) -> [u8; 32] {
+    crate::tables::verification::identifier_key(normalized)
+}
+
+/// One more failed verification attempt (with `allow_short_verification_tokens`): from the
+/// identifier's stored counter `(failures, window start µs)` (`None` when it has none), at
+/// `now` µs, with a limit of `max_failures`, the counter to store — or `None` when the limit
+/// is reached: then delete every outstanding link of the identifier and its counter. A
+/// counter older than [`VERIFICATION_ATTEMPT_WINDOW_SECS`](crate::limits::VERIFICATION_ATTEMPT_WINDOW_SECS)
+/// starts again. Count only identifiers that have a link (live or expired).
+#[must_use]
+pub fn next_failed_attempt(
+    stored: Option<(u32, i64)>,
+    now: i64,
+    max_failures: u32,
+) -> Option<(u32, i64)> {
+    crate::limits::next_failed_attempt(stored, now, max_failures)
+}
+
+/// The latest window start (µs) of a stale failed-attempt counter at `now` (`now` minus the
+/// window): a counter whose window started at or before it no longer counts, and purge
+/// deletes it.
+#[must_use]
+pub fn stale_attempts_before(now: i64) -> i64 {
+    crate::limits::stale_attempts_before(now)
+}
+
 /// Lowercase hex.
 #[must_use]
 pub fn hex(bytes: &[u8]) -> String {

@@ -93,6 +93,8 @@ fn copy_all(
     c.table(schema::SESSIONS)?;
     c.table(schema::VERIFICATION)?;
     c.table(schema::VERIFICATION_BY_EXPIRY)?;
+    c.multimap(schema::VERIFICATION_BY_IDENTIFIER)?;
+    c.table(schema::VERIFICATION_ATTEMPTS)?;
     c.table(schema::CREDENTIALS)?;
     c.table(schema::AUTHENTICATORS)?;
     c.multimap(schema::AUTHENTICATORS_BY_USER)?;

@@ -31,6 +31,10 @@ use crate::password::{PasswordChecker, PasswordParams};
 /// - concurrent password hashes: 4 (each takes the argon2 memory cost, 19 MiB by default)
 /// - absolute session lifetime: none; sessions per user: unlimited
 /// - follow symlinks: off (a symbolic link at the database path is refused)
+/// - verification tokens: at least
+///   [`MIN_VERIFICATION_TOKEN_BITS`](crate::limits::MIN_VERIFICATION_TOKEN_BITS) of estimated
+///   entropy, no failed-attempt counting (see
+///   [`allow_short_verification_tokens`](Self::allow_short_verification_tokens))
 #[must_use]
 pub struct Builder {
     session_max_age: Duration,
@@ -47,6 +51,7 @@ pub struct Builder {
     absolute_lifetime: Option<Duration>,
     max_sessions_per_user: Option<usize>,
     follow_symlinks: bool,
+    max_failed_verifications: Option<u32>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -67,6 +72,7 @@ impl std::fmt::Debug for Builder {
             .field("absolute_lifetime", &self.absolute_lifetime)
             .field("max_sessions_per_user", &self.max_sessions_per_user)
             .field("follow_symlinks", &self.follow_symlinks)
+            .field("max_failed_verifications", &self.max_failed_verifications)
             .field("encryption_key", &self.key)
             .finish_non_exhaustive()
     }
@@ -88,6 +94,7 @@ impl Default for Builder {
             absolute_lifetime: None,
             max_sessions_per_user: None,
             follow_symlinks: false,
+            max_failed_verifications: None,
             key: None,
         }
     }
@@ -189,6 +196,42 @@ impl Builder {
         self
     }
 
+    /// Accepts raw verification tokens of any length (at least one character, at most
+    /// [`MAX_TOKEN_LEN`](crate::limits::MAX_TOKEN_LEN) bytes), for apps that mail short
+    /// one-time codes (six digits, say), and limits guessing instead: at most
+    /// `max_failed_attempts` failed attempts per identifier.
+    ///
+    /// By default a raw verification token — the `token` of `create_verification_request`,
+    /// `get_verification_request`, `delete_verification_request` and
+    /// `use_verification_request`, and the token string of `create_verification_token` and
+    /// `use_verification_token` — must carry at least
+    /// [`MIN_VERIFICATION_TOKEN_BITS`](crate::limits::MIN_VERIFICATION_TOKEN_BITS) (128) bits
+    /// as [`token_entropy_bits`](crate::limits::token_entropy_bits) estimates them; a shorter
+    /// one is [`Error::InvalidInput`] with
+    /// [`InputProblem::TooLittleEntropy`](crate::InputProblem::TooLittleEntropy). Guessing a
+    /// 128-bit token is hopeless, so by default nothing is counted.
+    ///
+    /// With this setting, a `use_verification_token`, `use_verification_request` or
+    /// `get_verification_request` that finds no live link for the identifier (normalized) while
+    /// the identifier has one counts a failure, in the same write transaction as the lookup.
+    /// The `max_failed_attempts`-th failure deletes every outstanding link of the identifier:
+    /// even the right code then fails, and the user must have a new one mailed. A successful
+    /// use or lookup forgets the failures. Failures are counted for
+    /// [`VERIFICATION_ATTEMPT_WINDOW_SECS`](crate::limits::VERIFICATION_ATTEMPT_WINDOW_SECS)
+    /// (24 hours) from the first; an older counter starts again, and `purge_expired` removes
+    /// it. Counters are keyed by a SHA-256 of the normalized identifier, never the address.
+    /// `get_verification_request` on [`AuthDb`] then always runs as a write transaction.
+    ///
+    /// Auth.js hashes its token before the adapter sees it (64 hex characters, which pass the
+    /// floor whatever the code was): an Auth.js app that mails short codes must set this to get
+    /// the attempt limit.
+    ///
+    /// `0` is refused at open with [`Error::InvalidConfig`].
+    pub fn allow_short_verification_tokens(mut self, max_failed_attempts: u32) -> Self {
+        self.max_failed_verifications = Some(max_failed_attempts);
+        self
+    }
+
     /// How processes share the file (see [`ShareMode`]). Default [`ShareMode::Exclusive`].
     /// The shared modes need durable commits: with [`Durability::None`] opening fails with
     /// [`Error::InvalidConfig`] (a commit kept only in this process's memory would be invisible
@@ -245,6 +288,11 @@ impl Builder {
                 "max sessions per user must be at least 1",
             ));
         }
+        if self.max_failed_verifications == Some(0) {
+            return Err(Error::InvalidConfig(
+                "allow_short_verification_tokens needs at least 1 failed attempt",
+            ));
+        }
         // The decoy hash is made now, not on first use: the first unknown-email sign-in must
         // take as long as every other one.
         let passwords = PasswordChecker::new(self.password, self.max_concurrent_hashes)?;
@@ -258,6 +306,7 @@ impl Builder {
             absolute_lifetime_micros,
             max_sessions_per_user: self.max_sessions_per_user,
             password_change_ends_sessions: self.password_change_ends_sessions,
+            max_failed_verifications: self.max_failed_verifications,
             generation: crate::snapshot::Generation::default(),
             reuse_snapshots: self.share == ShareMode::Exclusive,
         })

@@ -46,6 +46,10 @@ pub(crate) struct Config {
     pub(crate) max_sessions_per_user: Option<usize>,
     /// Whether `set_password` signs the user out everywhere.
     pub(crate) password_change_ends_sessions: bool,
+    /// With `allow_short_verification_tokens`: the failed attempts per identifier after which
+    /// its links are deleted. `None`: raw verification tokens need the entropy floor and
+    /// nothing is counted.
+    pub(crate) max_failed_verifications: Option<u32>,
     /// This process's commits, which invalidate the shared read snapshot.
     pub(crate) generation: crate::snapshot::Generation,
     /// Whether reads may share a snapshot until the next commit (exclusive mode only).
@@ -62,6 +66,11 @@ impl Config {
     pub(crate) fn now(&self) -> DateTime<Utc> {
         let m = self.now_micros();
         DateTime::from_timestamp_micros(m).unwrap_or_else(|| self.clock.now())
+    }
+
+    /// Whether raw verification tokens under the entropy floor are accepted.
+    pub(crate) fn short_tokens_allowed(&self) -> bool {
+        self.max_failed_verifications.is_some()
     }
 
     /// Hashes a new password, waiting for a hashing slot.

@@ -30,6 +30,15 @@ pub enum InputProblem {
         /// The shortest accepted length, in bytes.
         min: usize,
     },
+    /// A token carries less estimated entropy than authdb accepts (a raw verification token
+    /// or a caller-chosen session token that could be guessed; see
+    /// [`limits::token_entropy_bits`](crate::limits::token_entropy_bits)).
+    TooLittleEntropy {
+        /// The estimated entropy of the value given, in bits.
+        bits: u32,
+        /// The fewest bits accepted.
+        min: u32,
+    },
     /// A time or duration lies outside the range authdb can store or compute with.
     OutOfRange,
     /// A duration that must be positive is zero or negative.
@@ -44,6 +53,10 @@ impl fmt::Display for InputProblem {
             Self::TooShort { len, min } => {
                 write!(f, "is {len} bytes long, under the minimum of {min}")
             }
+            Self::TooLittleEntropy { bits, min } => write!(
+                f,
+                "carries about {bits} bits of entropy, under the minimum of {min} bits"
+            ),
             Self::OutOfRange => f.write_str("is out of the supported range"),
             Self::NotPositive => f.write_str("must be positive"),
         }

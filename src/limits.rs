@@ -1,5 +1,9 @@
 //! Input size limits. Every string authdb stores has one; a value over it is an
 //! [`Error::InvalidInput`](crate::Error::InvalidInput) and nothing is written.
+//!
+//! Tokens that stand in for a password (raw verification tokens, caller-chosen session
+//! tokens) also have an entropy floor, estimated by [`token_entropy_bits`]; see
+//! [`MIN_VERIFICATION_TOKEN_BITS`] and [`MIN_SESSION_TOKEN_BITS`].
 
 use crate::error::{Error, InputProblem, Result};
 use crate::model::{Extra, NewAccount, NewAuthenticator, NewUser, PROVIDER_TYPES};
@@ -37,6 +41,20 @@ pub const MAX_TOKEN_LEN: usize = 1024;
 pub const MIN_SECRET_LEN: usize = 32;
 /// Longest caller-chosen session token (`create_session_with`), in bytes.
 pub const MAX_SESSION_TOKEN_LEN: usize = 1024;
+/// Fewest bits of estimated entropy ([`token_entropy_bits`]) a raw verification token must
+/// carry, unless the store was opened with `allow_short_verification_tokens` (for apps that
+/// mail short one-time codes, which then get a failed-attempt limit instead). 32 hex
+/// characters, a UUID, 22 base64 characters or 39 decimal digits reach it.
+pub const MIN_VERIFICATION_TOKEN_BITS: u32 = 128;
+/// Fewest bits of estimated entropy ([`token_entropy_bits`]) a caller-chosen session token
+/// (`create_session_with`) must carry. Lower than [`MIN_VERIFICATION_TOKEN_BITS`] so that a
+/// random UUID (Auth.js's default session token, 122 random bits) is accepted.
+pub const MIN_SESSION_TOKEN_BITS: u32 = 120;
+/// How long a failed-attempt counter of a verification identifier lasts (with
+/// `allow_short_verification_tokens`): failures are counted from the first one for this long;
+/// after it the count starts again and `purge_expired` removes the stale counter. 24 hours,
+/// Auth.js's default lifetime of an email sign-in link.
+pub const VERIFICATION_ATTEMPT_WINDOW_SECS: i64 = 24 * 60 * 60;
 /// Longest WebAuthn credential id, in bytes.
 pub const MAX_CREDENTIAL_ID_LEN: usize = 1024;
 /// Longest WebAuthn public key, in bytes.
@@ -72,6 +90,127 @@ pub(crate) fn secret(field: &'static str, value: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// An estimate of the entropy of a random token, in whole bits, from the characters it
+/// actually uses (the token is assumed to be drawn uniformly from that alphabet; a token that
+/// is not random carries less than this):
+///
+/// - only decimal digits (`-` ignored): log2(10) ≈ 3.32 bits per digit;
+/// - only hexadecimal digits, either case (`-` ignored, so a UUID counts its 32 hex digits:
+///   128 bits): 4 bits per digit;
+/// - only base64 or base64url characters (`A-Z a-z 0-9 + / - _`; trailing `=` padding is not
+///   counted): 6 bits per character;
+/// - anything else (other punctuation, non-ASCII): 6 bits per character (per `char`, not per
+///   byte) — deliberately no more than base64, so a long UTF-8 encoding earns nothing.
+#[must_use]
+pub fn token_entropy_bits(token: &str) -> u32 {
+    // Thousandths of a bit per character, rounded down.
+    const DECIMAL: u64 = 3_321;
+    const HEX: u64 = 4_000;
+    const WIDE: u64 = 6_000;
+    let digits = || token.chars().filter(|c| *c != '-');
+    let (per_char, chars) = if digits().all(|c| c.is_ascii_digit()) {
+        (DECIMAL, digits().count())
+    } else if digits().all(|c| c.is_ascii_hexdigit()) {
+        (HEX, digits().count())
+    } else {
+        // base64 (padding not counted) or anything else: 6 bits per character either way.
+        (WIDE, token.trim_end_matches('=').chars().count())
+    };
+    let milli = per_char.saturating_mul(chars as u64);
+    u32::try_from(milli / 1_000).unwrap_or(u32::MAX)
+}
+
+/// A token with an entropy floor: within `max` bytes, non-empty, and (when `min_bits` is
+/// `Some`) carrying at least that many estimated bits. The error names the field and the
+/// limit, never the token.
+pub(crate) fn token(
+    field: &'static str,
+    value: &str,
+    max: usize,
+    min_bits: Option<u32>,
+) -> Result<()> {
+    required(field, value, max)?;
+    if let Some(min) = min_bits {
+        let bits = token_entropy_bits(value);
+        if bits < min {
+            return Err(Error::invalid(
+                field,
+                InputProblem::TooLittleEntropy { bits, min },
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A raw verification token (or the token string an Auth.js adapter receives): the
+/// [`MIN_VERIFICATION_TOKEN_BITS`] floor unless short tokens are allowed.
+pub(crate) fn verification_token(
+    field: &'static str,
+    value: &str,
+    allow_short: bool,
+) -> Result<()> {
+    token(
+        field,
+        value,
+        MAX_TOKEN_LEN,
+        (!allow_short).then_some(MIN_VERIFICATION_TOKEN_BITS),
+    )
+}
+
+/// Whether a lookup by this raw verification token may find a link: by default a token under
+/// [`MIN_VERIFICATION_TOKEN_BITS`] finds nothing (no such link can have been stored by a store
+/// with the floor, and one stored while short tokens were allowed stops working when they no
+/// longer are, since nothing would count the guesses). Lookups are not input-limited: a token
+/// that cannot match gives "not found", never an error.
+pub(crate) fn verification_token_findable(value: &str, allow_short: bool) -> bool {
+    allow_short || token_entropy_bits(value) >= MIN_VERIFICATION_TOKEN_BITS
+}
+
+/// A caller-chosen session token: within [`MAX_SESSION_TOKEN_LEN`] and at least
+/// [`MIN_SESSION_TOKEN_BITS`].
+pub(crate) fn session_token(field: &'static str, value: &str) -> Result<()> {
+    token(
+        field,
+        value,
+        MAX_SESSION_TOKEN_LEN,
+        Some(MIN_SESSION_TOKEN_BITS),
+    )
+}
+
+/// [`VERIFICATION_ATTEMPT_WINDOW_SECS`] in microseconds.
+const ATTEMPT_WINDOW_MICROS: i64 = VERIFICATION_ATTEMPT_WINDOW_SECS * 1_000_000;
+
+/// One more failed verification attempt for an identifier whose counter is `stored`
+/// (`(failures, window start µs)`, `None` when it has none), at `now`, with a limit of `max`
+/// failures: `Some(counter)` to store, or `None` when the limit is reached — then every
+/// outstanding link of the identifier is deleted, and its counter with them. A counter whose
+/// window has passed starts again from zero.
+pub(crate) fn next_failed_attempt(
+    stored: Option<(u32, i64)>,
+    now: i64,
+    max: u32,
+) -> Option<(u32, i64)> {
+    let (failures, start) = match stored {
+        Some((n, start)) if !attempt_counter_is_stale(start, now) => (n, start),
+        _ => (0, now),
+    };
+    let failures = failures.saturating_add(1);
+    (failures < max).then_some((failures, start))
+}
+
+/// Whether a failed-attempt counter whose window began at `window_start` is over at `now`
+/// (then it no longer counts and purge removes it). A window start in the future (the clock
+/// went back) still counts.
+pub(crate) fn attempt_counter_is_stale(window_start: i64, now: i64) -> bool {
+    window_start <= stale_attempts_before(now)
+}
+
+/// The latest window start that is stale at `now` (see [`attempt_counter_is_stale`]), for
+/// backends that delete stale counters with one range condition.
+pub(crate) fn stale_attempts_before(now: i64) -> i64 {
+    now.saturating_sub(ATTEMPT_WINDOW_MICROS)
 }
 
 /// A required string: non-empty and within its limit.

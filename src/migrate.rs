@@ -8,7 +8,8 @@
 //! - the email index is rebuilt under the NFKC normalization; two users whose addresses now
 //!   normalize alike stop the migration ([`Error::MigrationFailed`], naming both ids);
 //! - the three session tables become one (see `tables/sessions.rs`);
-//! - the authenticator tables are created.
+//! - the authenticator tables are created, and the verification links get their
+//!   by-identifier index (`idx:verification_by_identifier`) and an empty attempts table.
 
 use redb::ReadableTable;
 
@@ -32,6 +33,7 @@ pub(crate) fn migrate(db: &redb::Database, from: u64) -> Result<()> {
     users_v1(&wtx)?;
     accounts_v1(&wtx)?;
     sessions_v1(&wtx)?;
+    crate::tables::verification::VerificationTables::open(&wtx)?.rebuild_identifier_index()?;
     schema::create_tables(&wtx)?;
     wtx.commit()?;
     Ok(())

@@ -7,16 +7,19 @@ use std::thread::JoinHandle;
 use crate::db::AuthDb;
 use crate::error::Result;
 use crate::model::PurgeStats;
+use crate::tables::verification_attempts::AttemptTable;
 
 /// How many expired rows `purge_expired` walks per write transaction.
 pub const PURGE_BATCH: usize = 1000;
 
 impl AuthDb {
-    /// Deletes expired sessions, verification requests and web-session records, walking the
-    /// expiry indexes in
+    /// Deletes expired sessions, verification requests and web-session records (and stale
+    /// failed-attempt counters, see
+    /// [`Builder::allow_short_verification_tokens`](crate::Builder::allow_short_verification_tokens)),
+    /// walking the expiry indexes in
     /// batches of [`PURGE_BATCH`] entries per transaction (so writers are never blocked long).
     /// Each batch is a transaction of its own: purge never shares a commit with sign-ins.
-    /// Rows are found through the expiry indexes, never by scanning the tables.
+    /// Expired rows are found through the expiry indexes, never by scanning the tables.
     #[cfg_attr(
         feature = "tracing",
         tracing::instrument(level = "debug", skip_all, ret, err(level = "debug"))
@@ -35,6 +38,18 @@ impl AuthDb {
             let n = self.run_alone(|tx| tx.purge_verification(now, PURGE_BATCH))?;
             stats.verification_requests += n;
             if n < PURGE_BATCH as u64 {
+                break;
+            }
+        }
+        // Stale failed-attempt counters (`allow_short_verification_tokens`): not counted in
+        // the stats, which report expired rows. The table has no expiry index; it is walked
+        // from a cursor, one batch per transaction.
+        let mut after = None;
+        loop {
+            let (walked, _, last) =
+                self.run_alone(|tx| AttemptTable::open(&tx.txn)?.purge(now, after, PURGE_BATCH))?;
+            after = last;
+            if walked < PURGE_BATCH {
                 break;
             }
         }

@@ -15,12 +15,19 @@
 //! |  | `x` + expiry (sortable) + token hash | empty (expiry index, a lower bound) |
 //! | `verification_requests` | SHA-256 of `token + secret` | request record |
 //! | `idx:verification_by_expiry` | (expires µs, token hash) | `()` |
+//! | `idx:verification_by_identifier` (multimap) | identifier hash | token hash |
+//! | `verification_attempts` | identifier hash | (failed attempts, window start µs) |
 //! | `credentials` | user id | credential record (argon2id PHC string) |
 //! | `authenticators` | credential id | authenticator record |
 //! | `idx:authenticators_by_user` (multimap) | user id | credential id |
 //! | `web_sessions` | `r` + SHA-256 of the 16-byte id | tower-sessions record (data opaque) |
 //! |  | `u` + user id + id hash | empty (by-user index, for records naming a user) |
 //! |  | `x` + expiry (sortable) + id hash | empty (expiry index, exact) |
+//!
+//! An identifier hash is [`verification_identifier_key`](crate::backend::verification_identifier_key):
+//! a SHA-256 of the normalized identifier, so neither table holds an address in plain form.
+//! The attempts table is written only by stores opened with
+//! [`allow_short_verification_tokens`](crate::Builder::allow_short_verification_tokens).
 //!
 //! Version 1 (see `migrate.rs`) had three session tables (`sessions`,
 //! `idx:sessions_by_user`, `idx:sessions_by_expiry`), no authenticators, and older user and
@@ -47,6 +54,8 @@ pub(crate) const SESSIONS_BY_USER_NAME: &str = "sessions:v2/by-user";
 pub(crate) const SESSIONS_BY_EXPIRY_NAME: &str = "sessions:v2/by-expiry";
 pub(crate) const VERIFICATION_NAME: &str = "verification_requests";
 pub(crate) const VERIFICATION_BY_EXPIRY_NAME: &str = "idx:verification_by_expiry";
+pub(crate) const VERIFICATION_BY_IDENTIFIER_NAME: &str = "idx:verification_by_identifier";
+pub(crate) const VERIFICATION_ATTEMPTS_NAME: &str = "verification_attempts";
 pub(crate) const CREDENTIALS_NAME: &str = "credentials";
 pub(crate) const AUTHENTICATORS_NAME: &str = "authenticators";
 pub(crate) const AUTHENTICATORS_BY_USER_NAME: &str = "idx:authenticators_by_user";
@@ -76,6 +85,10 @@ pub(crate) const VERIFICATION: TableDefinition<HashKey, &[u8]> =
     TableDefinition::new(VERIFICATION_NAME);
 pub(crate) const VERIFICATION_BY_EXPIRY: TableDefinition<ExpiryKey, ()> =
     TableDefinition::new(VERIFICATION_BY_EXPIRY_NAME);
+pub(crate) const VERIFICATION_BY_IDENTIFIER: MultimapTableDefinition<HashKey, HashKey> =
+    MultimapTableDefinition::new(VERIFICATION_BY_IDENTIFIER_NAME);
+pub(crate) const VERIFICATION_ATTEMPTS: TableDefinition<HashKey, (u32, i64)> =
+    TableDefinition::new(VERIFICATION_ATTEMPTS_NAME);
 pub(crate) const CREDENTIALS: TableDefinition<IdKey, &[u8]> =
     TableDefinition::new(CREDENTIALS_NAME);
 pub(crate) const AUTHENTICATORS: TableDefinition<&str, &[u8]> =
@@ -110,6 +123,8 @@ pub(crate) fn create_tables(wtx: &redb::WriteTransaction) -> Result<()> {
     wtx.open_table(SESSIONS)?;
     wtx.open_table(VERIFICATION)?;
     wtx.open_table(VERIFICATION_BY_EXPIRY)?;
+    wtx.open_multimap_table(VERIFICATION_BY_IDENTIFIER)?;
+    wtx.open_table(VERIFICATION_ATTEMPTS)?;
     wtx.open_table(CREDENTIALS)?;
     wtx.open_table(AUTHENTICATORS)?;
     wtx.open_multimap_table(AUTHENTICATORS_BY_USER)?;

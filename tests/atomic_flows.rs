@@ -169,8 +169,14 @@ fn email_sign_in_flow_creates_then_updates_user() {
     let (p, sent) = recording_provider();
     let uid = {
         let db = t.open();
-        db.create_verification_request("new@example.com", "https://x/cb", "tok1", "sec", &p)
-            .unwrap();
+        db.create_verification_request(
+            "new@example.com",
+            "https://x/cb",
+            "746f6b2d6e65772d757365722d303031",
+            "sec",
+            &p,
+        )
+        .unwrap();
         let raw = sent.lock()[0].2.clone();
         t.clock.advance(Duration::minutes(2));
         let (user, session) = email_sign_in(&db, "New@Example.com", &raw, "sec")
@@ -190,12 +196,23 @@ fn email_sign_in_flow_creates_then_updates_user() {
     };
     let db = t.open();
     // Second sign-in of the same person updates rather than creates.
-    db.create_verification_request("new@example.com", "https://x/cb", "tok2", "sec", &p)
-        .unwrap();
+    db.create_verification_request(
+        "new@example.com",
+        "https://x/cb",
+        "746f6b2d6e65772d757365722d303032",
+        "sec",
+        &p,
+    )
+    .unwrap();
     t.clock.advance(Duration::minutes(1));
-    let (user, _session) = email_sign_in(&db, "new@example.com", "tok2", "sec")
-        .unwrap()
-        .unwrap();
+    let (user, _session) = email_sign_in(
+        &db,
+        "new@example.com",
+        "746f6b2d6e65772d757365722d303032",
+        "sec",
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(user.id, uid);
     assert_eq!(user.email_verified, Some(t0() + Duration::minutes(2)));
     assert_eq!(user.updated_at, t0() + Duration::minutes(3));
@@ -207,12 +224,22 @@ fn email_sign_in_failure_keeps_the_link() {
     // If the flow fails after consuming the link, the consumption is rolled back too.
     let (db, _clock) = mem_db();
     let (p, _sent) = recording_provider();
-    db.create_verification_request("x@example.com", "https://x/cb", "tok", "sec", &p)
-        .unwrap();
+    db.create_verification_request(
+        "x@example.com",
+        "https://x/cb",
+        "746f6b2d782d6578616d706c652d3031",
+        "sec",
+        &p,
+    )
+    .unwrap();
     let err = db
         .write(|tx| {
             let req = tx
-                .use_verification_request("x@example.com", "tok", "sec")?
+                .use_verification_request(
+                    "x@example.com",
+                    "746f6b2d782d6578616d706c652d3031",
+                    "sec",
+                )?
                 .expect("live link");
             let user = tx.create_user(&profile(&req.identifier))?;
             // Unknown user id: fails after the link was consumed and a user created.
@@ -223,9 +250,14 @@ fn email_sign_in_failure_keeps_the_link() {
     assert!(matches!(err, Error::UserNotFound(_)), "{err:?}");
     assert_eq!(counts(&db), (0, 0, 0, 1, 0));
     assert!(
-        db.get_verification_request("x@example.com", "tok", "sec", &p)
-            .unwrap()
-            .is_some()
+        db.get_verification_request(
+            "x@example.com",
+            "746f6b2d782d6578616d706c652d3031",
+            "sec",
+            &p
+        )
+        .unwrap()
+        .is_some()
     );
 }
 

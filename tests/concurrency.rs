@@ -9,6 +9,9 @@ use authdb::prelude::*;
 use authdb::{AuthDb, Error, NewUser};
 use common::{TempDb, assert_clean, mem_db, oauth_account, profile, recording_provider};
 
+/// A raw verification token of 32 hex characters (the 128-bit entropy floor).
+const TOK: &str = "636c69636b2d746f6b656e2d30303031";
+
 const THREADS: usize = 8;
 
 /// Runs `f(i)` on `THREADS` threads released together; returns the results in thread order.
@@ -90,7 +93,7 @@ fn use_verification_request_concurrently_exactly_one_some() {
         let db = t.open();
         let (p, _sent) = recording_provider();
         let req = db
-            .create_verification_request("click@example.com", "https://x/cb", "tok", "sec", &p)
+            .create_verification_request("click@example.com", "https://x/cb", TOK, "sec", &p)
             .unwrap();
         let results = race(&db, |db, i| {
             // Mail scanner and person, in assorted spellings of the address.
@@ -99,7 +102,7 @@ fn use_verification_request_concurrently_exactly_one_some() {
             } else {
                 " CLICK@example.com"
             };
-            db.use_verification_request(ident, "tok", "sec").unwrap()
+            db.use_verification_request(ident, TOK, "sec").unwrap()
         });
         let somes: Vec<_> = results.iter().flatten().collect();
         assert_eq!(somes.len(), 1, "{results:?}");
@@ -109,7 +112,7 @@ fn use_verification_request_concurrently_exactly_one_some() {
     let db = t.open();
     assert_eq!(db.check_integrity().unwrap().verification_requests, 0);
     assert_eq!(
-        db.use_verification_request("click@example.com", "tok", "sec")
+        db.use_verification_request("click@example.com", TOK, "sec")
             .unwrap(),
         None
     );
@@ -167,13 +170,7 @@ fn same_verification_token_created_concurrently_exactly_one_wins() {
     let (db, _clock) = mem_db();
     let results = race(&db, |db, i| {
         let (p, _sent) = recording_provider();
-        db.create_verification_request(
-            &format!("u{i}@example.com"),
-            "https://x/cb",
-            "tok",
-            "sec",
-            &p,
-        )
+        db.create_verification_request(&format!("u{i}@example.com"), "https://x/cb", TOK, "sec", &p)
     });
     let oks = results.iter().filter(|r| r.is_ok()).count();
     let taken = results

@@ -39,3 +39,27 @@ fn conformance_on_file() {
         builder(clock).open(&path).expect("a new database file")
     });
 }
+
+#[test]
+fn short_codes_in_memory() {
+    authdb::conformance::run_short_codes(|clock| {
+        builder(clock)
+            .allow_short_verification_tokens(authdb::conformance::SHORT_CODE_ATTEMPTS)
+            .in_memory()
+            .expect("an in-memory database")
+    });
+}
+
+#[test]
+fn short_codes_on_file() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let next = AtomicUsize::new(0);
+    authdb::conformance::run_short_codes(|clock| {
+        let n = next.fetch_add(1, Ordering::Relaxed);
+        let path = dir.path().join(format!("case-{n}.redb"));
+        builder(clock)
+            .allow_short_verification_tokens(authdb::conformance::SHORT_CODE_ATTEMPTS)
+            .open(&path)
+            .expect("a new database file")
+    });
+}

@@ -514,7 +514,13 @@ fn debug_of_real_records_never_shows_tokens() {
     let s = db.create_session(&u.id).unwrap();
     let (p, _sent) = common::recording_provider();
     let req = db
-        .create_verification_request("a@example.com", "https://x/cb", "raw-XYZ", "sec", &p)
+        .create_verification_request(
+            "a@example.com",
+            "https://x/cb",
+            "raw-XYZ-5f1e0c7a2b9d4e8f6a3c1b0d9e8f7a6b",
+            "sec",
+            &p,
+        )
         .unwrap();
     let out = format!("{acc:?} {s:?} {req:?} {db:?}");
     for needle in [

@@ -373,12 +373,14 @@ fn verification_fields_at_and_over_the_limit() {
         let over_ident = email(MAX_EMAIL_LEN + 1);
         let over_url = val(MAX_URL_LEN + 1);
         let over_token = val(MAX_TOKEN_LEN + 1);
+        // Raw tokens carry the 128 bits of the entropy floor (32 hex characters).
+        let x = "0123456789abcdef0123456789abcdef";
         let cases = [
             (
                 "identifier",
                 over_ident.as_str(),
                 url.as_str(),
-                "x",
+                x,
                 "y",
                 MAX_EMAIL_LEN,
             ),
@@ -386,7 +388,7 @@ fn verification_fields_at_and_over_the_limit() {
                 "url",
                 "a@example.com",
                 over_url.as_str(),
-                "x",
+                x,
                 "y",
                 MAX_URL_LEN,
             ),
@@ -402,7 +404,7 @@ fn verification_fields_at_and_over_the_limit() {
                 "secret",
                 "a@example.com",
                 "u",
-                "x",
+                x,
                 over_token.as_str(),
                 MAX_TOKEN_LEN,
             ),

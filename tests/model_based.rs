@@ -24,7 +24,7 @@ use chrono::{DateTime, Duration, Utc};
 use parking_lot::Mutex;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 
-use model::ops::{COUNTERS, SECRETS, TOKENS, sha256_hex, token_hash, v3_key};
+use model::ops::{COUNTERS, SECRETS, TOKENS, session_token, sha256_hex, token_hash, v3_key};
 use model::{Change, Driver, Op};
 
 fn env_number(name: &str, default: usize) -> usize {
@@ -543,7 +543,7 @@ fn caller_chosen_sessions() {
             with(3, 4),                             // empty: invalid
         ],
     );
-    let s = d.db().get_session("session-a").unwrap().unwrap();
+    let s = d.db().get_session(&session_token(0)).unwrap().unwrap();
     assert_eq!(
         s.expires,
         t0() + Duration::days(2) + Duration::microseconds(1)

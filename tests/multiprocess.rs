@@ -94,7 +94,11 @@ fn mp_child() {
             say(outcome(&r));
         }
         "token" => {
-            let r = db.use_verification_request("race@example.com", "race-token", "race-secret");
+            let r = db.use_verification_request(
+                "race@example.com",
+                "race-token-5f1e0c7a2b9d4e8f6a3c1b0d",
+                "race-secret",
+            );
             say(match r {
                 Ok(Some(_)) => "WON",
                 Ok(None) => "LOST",
@@ -215,7 +219,7 @@ fn writer_processes_race_for_one_email_one_token_one_account() {
         db.create_verification_request(
             "race@example.com",
             "https://x/cb",
-            "race-token",
+            "race-token-5f1e0c7a2b9d4e8f6a3c1b0d",
             "race-secret",
             &p,
         )

@@ -36,8 +36,14 @@ fn populate(db: &AuthDb) -> World {
     db.set_password(&ada.id, "correct horse").unwrap();
     let session_token = db.create_session(&ada.id).unwrap().session_token;
     let p = EmailProvider::new("email", |_| Ok(()));
-    db.create_verification_request("ada@example.com", "https://x/cb", "tok", "sec", &p)
-        .unwrap();
+    db.create_verification_request(
+        "ada@example.com",
+        "https://x/cb",
+        "746f6b2d726566757361c3a5c3a5c3a531",
+        "sec",
+        &p,
+    )
+    .unwrap();
     db.create_verification_token(&VerificationToken {
         identifier: "bob@example.com".into(),
         token: authdb::hash_verification_token("t2", "sec"),
@@ -182,7 +188,7 @@ fn refusals() -> Vec<Refusal> {
                 err(tx.create_verification_request(
                     "ada@example.com",
                     "https://x/cb",
-                    "tok",
+                    "746f6b2d726566757361c3a5c3a5c3a531",
                     "sec",
                     &p(),
                 ))
@@ -191,7 +197,13 @@ fn refusals() -> Vec<Refusal> {
         (
             "create_verification_request: bad identifier",
             Box::new(move |tx, _| {
-                err(tx.create_verification_request("  ", "https://x/cb", "tok9", "sec", &p()))
+                err(tx.create_verification_request(
+                    "  ",
+                    "https://x/cb",
+                    "746f6b2d726566757361c3a5c3a5c3a539",
+                    "sec",
+                    &p(),
+                ))
             }),
         ),
         (

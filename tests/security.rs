@@ -1,4 +1,5 @@
-//! Hardening, tried as an attacker would: look-alike email addresses, weak secrets, sessions
+//! Hardening, tried as an attacker would: look-alike email addresses, weak secrets, guessable
+//! verification and session tokens (and the failed-attempt limit of short codes), sessions
 //! that outlive a password change, unbounded session counts and lifetimes, a planted symlink,
 //! a database file others can read.
 
@@ -7,7 +8,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use authdb::prelude::*;
-use authdb::{EmailProvider, EncryptionKey, Error, InputProblem, NewUser};
+use authdb::{AuthDb, EmailProvider, EncryptionKey, Error, InputProblem, NewUser};
 use chrono::Duration;
 use common::{TempDb, mem_db, profile};
 
@@ -35,13 +36,19 @@ fn a_look_alike_address_reaches_the_account_not_the_typist() {
         Err(Error::EmailTaken)
     ));
     // ...and the link for that account goes to the account's own address.
-    db.create_verification_request(kelvin, "https://x/cb", "tok-kelvin-0123456789", "s", &p)
-        .unwrap();
+    db.create_verification_request(
+        kelvin,
+        "https://x/cb",
+        "6b656c76696e2d746f6b656e2d303031",
+        "s",
+        &p,
+    )
+    .unwrap();
     // An address with no account yet gets the normalized form, never the typed look-alike.
     db.create_verification_request(
         "ANA\u{FF20}Y.IO",
         "https://x/cb",
-        "tok-fullwidth-0123456789",
+        "66756c6c77696474682d746f6b656e31",
         "s",
         &p,
     )
@@ -310,7 +317,11 @@ fn a_session_cap_never_evicts_the_session_it_just_made() {
         .in_memory()
         .unwrap();
     let u = db.create_user(&NewUser::default()).unwrap();
-    for token in ["session-b", "session-a", "session-c"] {
+    for token in [
+        "session-b-5f1e0c7a2b9d4e8f6a3c1b0d9e8f7a6b",
+        "session-a-5f1e0c7a2b9d4e8f6a3c1b0d9e8f7a6b",
+        "session-c-5f1e0c7a2b9d4e8f6a3c1b0d9e8f7a6b",
+    ] {
         db.create_session_with(&authdb::NewSession {
             user_id: u.id,
             session_token: token.into(),
@@ -351,4 +362,283 @@ fn a_password_change_ends_framework_sessions_and_purge_removes_expired_ones() {
     clock.advance(Duration::hours(2));
     assert_eq!(db.purge_expired().unwrap().web_sessions, 1);
     assert!(db.check_integrity().unwrap().is_clean());
+}
+
+#[test]
+fn entropy_estimates_follow_the_alphabet() {
+    use authdb::limits::token_entropy_bits as bits;
+    assert_eq!(bits(""), 0);
+    assert_eq!(bits("------"), 0);
+    assert_eq!(bits("123456"), 19, "six digits: 6 × log2(10)");
+    assert_eq!(bits(&"9".repeat(39)), 129);
+    assert_eq!(bits(&"9".repeat(38)), 126);
+    assert_eq!(bits("deadbeef"), 32);
+    assert_eq!(bits("DEADbeef"), 32, "hex in either case");
+    assert_eq!(
+        bits("67e55044-10b1-426f-9247-bb680e5fe0c8"),
+        128,
+        "a UUID: its 32 hex digits, hyphens ignored"
+    );
+    assert_eq!(bits(&"ab".repeat(32)), 256, "a SHA-256 in hex");
+    assert_eq!(bits(&"Z".repeat(22)), 132, "22 base64 characters");
+    assert_eq!(
+        bits(&format!("{}==", "Z".repeat(22))),
+        132,
+        "padding counts nothing"
+    );
+    assert_eq!(bits(&"A".repeat(22)), 88, "only hex digits count as hex");
+    assert_eq!(bits("a_b-c"), 30, "base64url");
+    assert_eq!(
+        bits("ünï"),
+        18,
+        "anything else: 6 bits a character, not a byte"
+    );
+}
+
+#[test]
+fn a_short_code_is_refused_by_default_naming_the_field_not_the_token() {
+    let (db, _clock) = mem_db();
+    let (p, sent) = recipients();
+    let err = db
+        .create_verification_request("a@x.io", "https://x/cb", "482916", "s", &p)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidInput {
+                field: "token",
+                problem: InputProblem::TooLittleEntropy { bits: 19, min: 128 }
+            }
+        ),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("`token`") && msg.contains("128"), "{msg}");
+    assert!(!msg.contains("482916"), "{msg}");
+    assert!(sent.lock().unwrap().is_empty(), "nothing was mailed");
+    let err = db
+        .create_verification_token(&authdb::VerificationToken {
+            identifier: "a@x.io".into(),
+            token: "x".into(),
+            expires: db.now() + Duration::minutes(5),
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidInput {
+                field: "token",
+                problem: InputProblem::TooLittleEntropy { .. }
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(db.check_integrity().unwrap().verification_requests, 0);
+}
+
+#[test]
+fn allowing_short_codes_needs_a_positive_attempt_limit() {
+    let clock = Arc::new(authdb::ManualClock::new(common::t0()));
+    let err = common::builder(&clock)
+        .allow_short_verification_tokens(0)
+        .in_memory()
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig(_)), "{err:?}");
+    assert!(
+        common::builder(&clock)
+            .allow_short_verification_tokens(1)
+            .in_memory()
+            .is_ok()
+    );
+}
+
+fn short_code_db(t: &TempDb, max: u32) -> AuthDb {
+    common::builder(&t.clock)
+        .durability(authdb::Durability::Immediate)
+        .allow_short_verification_tokens(max)
+        .open(t.path())
+        .unwrap()
+}
+
+#[test]
+fn failed_attempts_survive_a_reopen() {
+    let t = TempDb::new();
+    let db = short_code_db(&t, 3);
+    let (p, _sent) = recipients();
+    db.create_verification_request("ada@x.io", "https://x/cb", "482916", "s", &p)
+        .unwrap();
+    for _ in 0..2 {
+        assert!(
+            db.use_verification_request("ada@x.io", "000000", "s")
+                .unwrap()
+                .is_none()
+        );
+    }
+    drop(db);
+    let db = short_code_db(&t, 3);
+    assert!(
+        db.use_verification_request("ada@x.io", "111111", "s")
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        db.use_verification_request("ada@x.io", "482916", "s")
+            .unwrap()
+            .is_none(),
+        "the third failure (across the reopen) burnt the link"
+    );
+    common::assert_clean(&db);
+}
+
+#[test]
+fn an_attacker_brute_forcing_six_digits_gets_the_limit_per_mailed_code() {
+    let (db, _clock) = {
+        let clock = Arc::new(authdb::ManualClock::new(common::t0()));
+        let db = common::builder(&clock)
+            .allow_short_verification_tokens(5)
+            .in_memory()
+            .unwrap();
+        (db, clock)
+    };
+    let (p, _sent) = recipients();
+    db.create_verification_request("victim@x.io", "https://x/cb", "739204", "s", &p)
+        .unwrap();
+    // Ten wrong codes, then the right one: too late.
+    let guesses = (0..10u32)
+        .map(|g| format!("{g:06}"))
+        .chain(["739204".to_owned()]);
+    let found = guesses
+        .filter(|code| {
+            db.use_verification_request("VICTIM@x.io", code, "s")
+                .unwrap()
+                .is_some()
+        })
+        .count();
+    assert_eq!(
+        found, 0,
+        "never guessed, not even the right code after the limit"
+    );
+    assert_eq!(
+        db.check_integrity().unwrap().verification_requests,
+        0,
+        "the fifth miss burnt the link; later misses count nothing (no link)"
+    );
+    assert!(
+        db.use_verification_request("victim@x.io", "739204", "s")
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn burning_keeps_the_indexes_consistent_and_purge_drops_stale_counters() {
+    let (db, clock) = {
+        let clock = Arc::new(authdb::ManualClock::new(common::t0()));
+        let db = common::builder(&clock)
+            .allow_short_verification_tokens(2)
+            .in_memory()
+            .unwrap();
+        (db, clock)
+    };
+    let (p, _sent) = recipients();
+    for code in ["111111", "222222", "333333"] {
+        db.create_verification_request("ada@x.io", "https://x/cb", code, "s", &p)
+            .unwrap();
+    }
+    db.create_verification_request("bob@x.io", "https://x/cb", "444444", "s", &p)
+        .unwrap();
+    assert!(
+        db.get_verification_request("bob@x.io", "000000", "s", &p)
+            .unwrap()
+            .is_none()
+    );
+    common::assert_clean(&db);
+    for _ in 0..2 {
+        assert!(
+            db.use_verification_token("ada@x.io", "000000")
+                .unwrap()
+                .is_none()
+        );
+    }
+    let r = db.check_integrity().unwrap();
+    assert!(r.is_clean(), "{r}");
+    assert_eq!(r.verification_requests, 1, "Ada's three links are gone");
+    // Bob's one failure is stale after the window (his link, 24 hours old, is still live at
+    // this instant); purge removes the counter and the count restarts.
+    clock.advance(Duration::seconds(
+        authdb::limits::VERIFICATION_ATTEMPT_WINDOW_SECS,
+    ));
+    db.purge_expired().unwrap();
+    assert!(
+        db.get_verification_request("bob@x.io", "000000", "s", &p)
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        db.check_integrity().unwrap().verification_requests,
+        1,
+        "a limit of 2, but the first failure no longer counts"
+    );
+    assert!(
+        db.get_verification_request("bob@x.io", "000000", "s", &p)
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(db.check_integrity().unwrap().verification_requests, 0);
+}
+
+#[test]
+fn a_migrated_short_link_is_found_only_with_short_codes_allowed() {
+    // The floor also covers lookups: a short raw token finds nothing by default, whatever is
+    // stored (a link made while short codes were allowed stops working without the limit).
+    let t = TempDb::new();
+    let db = short_code_db(&t, 3);
+    let (p, _sent) = recipients();
+    db.create_verification_request("ada@x.io", "https://x/cb", "482916", "s", &p)
+        .unwrap();
+    drop(db);
+    let db = t.open();
+    assert!(
+        db.get_verification_request("ada@x.io", "482916", "s", &p)
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        db.use_verification_request("ada@x.io", "482916", "s")
+            .unwrap()
+            .is_none()
+    );
+    drop(db);
+    let db = short_code_db(&t, 3);
+    assert!(
+        db.use_verification_request("ada@x.io", "482916", "s")
+            .unwrap()
+            .is_some(),
+        "untouched by the refused lookups"
+    );
+}
+
+#[test]
+fn caller_chosen_session_tokens_need_120_bits() {
+    let (db, _clock) = mem_db();
+    let u = db.create_user(&profile("ada@x.io")).unwrap();
+    let new = |token: &str| authdb::NewSession {
+        user_id: u.id,
+        session_token: token.to_owned(),
+        expires: db.now() + Duration::days(1),
+    };
+    let err = db.create_session_with(&new("abc123")).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidInput {
+                field: "session_token",
+                problem: InputProblem::TooLittleEntropy { min: 120, .. }
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("abc123"));
+    db.create_session_with(&new("67e55044-10b1-426f-9247-bb680e5fe0c8"))
+        .expect("a random UUID (Auth.js's default) is accepted");
 }

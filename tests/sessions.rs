@@ -477,7 +477,7 @@ fn purge_expired_counts_and_leaves_live_rows() {
             db.create_verification_request(
                 "a@example.com",
                 "https://example.com/cb",
-                &format!("old-token-{i}"),
+                &format!("6f6c642d746f6b656e2d6162636465660{i}"),
                 "secret",
                 &short,
             )
@@ -488,7 +488,7 @@ fn purge_expired_counts_and_leaves_live_rows() {
         db.create_verification_request(
             "a@example.com",
             "https://example.com/cb",
-            "new-token",
+            "6e65772d746f6b656e2d616263646566",
             "secret",
             &provider,
         )
@@ -537,19 +537,36 @@ fn purge_leaves_unexpired_verification_requests() {
     let (db, clock) = mem_db();
     let (provider, _sent) = common::recording_provider();
     let short = provider.clone().max_age(Duration::minutes(5));
-    db.create_verification_request("a@example.com", "u", "t1", "s", &short)
-        .unwrap();
-    db.create_verification_request("a@example.com", "u", "t2", "s", &provider)
-        .unwrap();
+    db.create_verification_request(
+        "a@example.com",
+        "u",
+        "746f6b2d70757267652d61626364ee31",
+        "s",
+        &short,
+    )
+    .unwrap();
+    db.create_verification_request(
+        "a@example.com",
+        "u",
+        "746f6b2d70757267652d61626364ee32",
+        "s",
+        &provider,
+    )
+    .unwrap();
     clock.advance(Duration::minutes(5) + MICRO);
     let stats = db.purge_expired().unwrap();
     assert_eq!(stats.verification_requests, 1);
     assert_eq!(stats.sessions, 0);
     assert_eq!(verification_count(&db), 1);
     assert!(
-        db.get_verification_request("a@example.com", "t2", "s", &provider)
-            .unwrap()
-            .is_some()
+        db.get_verification_request(
+            "a@example.com",
+            "746f6b2d70757267652d61626364ee32",
+            "s",
+            &provider
+        )
+        .unwrap()
+        .is_some()
     );
     assert_clean(&db);
 }

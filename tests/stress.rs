@@ -253,7 +253,7 @@ fn mixed_op(s: &Shared, db: &AuthDb, rng: &mut Rng) {
         }
         13 => {
             let ident = spelled(rng);
-            let token = format!("t{}", rng.below(VTOKENS));
+            let token = vtoken(rng.below(VTOKENS));
             let r = db.create_verification_request(
                 &ident,
                 "https://x.test/cb",
@@ -267,7 +267,7 @@ fn mixed_op(s: &Shared, db: &AuthDb, rng: &mut Rng) {
             // Email sign-in as one transaction: consume the link, find or create the user,
             // create a session. Inside one transaction the email cannot be taken in between.
             let ident = spelled(rng);
-            let token = format!("t{}", rng.below(VTOKENS));
+            let token = vtoken(rng.below(VTOKENS));
             let r = db.write(|tx| {
                 let Some(_req) = tx.use_verification_request(&ident, &token, SECRET)? else {
                     return Ok(None);
@@ -285,7 +285,7 @@ fn mixed_op(s: &Shared, db: &AuthDb, rng: &mut Rng) {
         }
         15 => {
             let ident = spelled(rng);
-            let token = format!("t{}", rng.below(VTOKENS));
+            let token = vtoken(rng.below(VTOKENS));
             if rng.chance(1, 2) {
                 let r = db.get_verification_request(&ident, &token, SECRET, &s.provider);
                 if let Some(Some(v)) = s.outcome("get_verification_request", r, &[])
@@ -346,7 +346,12 @@ fn race_email(epoch: usize) -> String {
 }
 
 fn race_token(epoch: usize) -> String {
-    format!("race-token-{epoch}")
+    format!("race-token-{epoch}-5f1e0c7a2b9d4e8f6a3c")
+}
+
+/// The raw verification token with this index (over the 128-bit entropy floor).
+fn vtoken(i: u64) -> String {
+    format!("vtoken-{i}-5f1e0c7a2b9d4e8f6a3c1b0d")
 }
 
 /// The three one-winner races of one epoch; every worker runs this between barriers.
@@ -555,7 +560,7 @@ fn final_invariants(s: &Shared, db: &AuthDb, epochs: usize) -> Counts {
         for t in 0..VTOKENS {
             let ident = format!("u{i}@stress.test");
             let r = db
-                .get_verification_request(&ident, &format!("t{t}"), SECRET, &s.provider)
+                .get_verification_request(&ident, &vtoken(t), SECRET, &s.provider)
                 .unwrap();
             verification_requests += u64::from(r.is_some());
         }

@@ -160,15 +160,25 @@ fn every_kind_of_operation_works_through_the_async_handle() {
 
         // Email sign-in.
         let (provider, sent) = recording_provider();
-        db.create_verification_request("ada@example.com", "https://x/cb", "tok", "sec", &provider)
-            .await
-            .unwrap();
+        db.create_verification_request(
+            "ada@example.com",
+            "https://x/cb",
+            "746f6b2d746f6b696f2d616263646566",
+            "sec",
+            &provider,
+        )
+        .await
+        .unwrap();
         assert_eq!(sent.lock().len(), 1);
         assert!(
-            db.use_verification_request("ada@example.com", "tok", "sec")
-                .await
-                .unwrap()
-                .is_some()
+            db.use_verification_request(
+                "ada@example.com",
+                "746f6b2d746f6b696f2d616263646566",
+                "sec"
+            )
+            .await
+            .unwrap()
+            .is_some()
         );
 
         // Passkeys.

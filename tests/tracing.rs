@@ -76,9 +76,9 @@ impl Subscriber for Capture {
 
 const EMAIL: &str = "Ada.Lovelace@Example.com";
 const PASSWORD: &str = "hunter2-correct-horse";
-const LINK_TOKEN: &str = "link-token-5f1c9a";
+const LINK_TOKEN: &str = "link-token-5f1c9a-0123456789abcdef";
 const SECRET: &str = "app-secret-77e0";
-const URL: &str = "https://app.example/cb?token=link-token-5f1c9a";
+const URL: &str = "https://app.example/cb?token=link-token-5f1c9a-0123456789abcdef";
 
 #[test]
 fn a_sign_in_flow_records_spans_without_secrets() {

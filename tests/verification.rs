@@ -11,6 +11,9 @@ use common::{TempDb, assert_clean, failing_provider, mem_db, recording_provider,
 use sha2::{Digest, Sha256};
 
 const MICRO: Duration = Duration::microseconds(1);
+/// Raw verification tokens of 32 hex characters (the 128-bit entropy floor).
+const TOK: &str = "746f6b2d766572696669636174696f6e";
+const TOK2: &str = "746f6b2d766572696669636174696f32";
 const URL: &str = "https://app.example.com/api/auth/callback/email?token=tok";
 
 fn stored_requests(db: &AuthDb) -> u64 {
@@ -50,12 +53,12 @@ fn create_stores_hash_and_sends_raw_token() {
     let req = {
         let db = t.open();
         let req = db
-            .create_verification_request(" Ada@Example.com", URL, "tok", "s3cret", &provider)
+            .create_verification_request(" Ada@Example.com", URL, TOK, "s3cret", &provider)
             .unwrap();
         assert_eq!(req.id.0.get_version_num(), 7);
         assert_eq!(req.identifier, " Ada@Example.com", "stored as given");
-        assert_eq!(req.token, sha256_hex("toks3cret"));
-        assert_eq!(req.token, hash_verification_token("tok", "s3cret"));
+        assert_eq!(req.token, sha256_hex(&format!("{TOK}s3cret")));
+        assert_eq!(req.token, hash_verification_token(TOK, "s3cret"));
         assert_eq!(req.expires, t0() + Duration::hours(24), "default max age");
         assert_eq!(req.created_at, t0());
         assert_eq!(req.updated_at, t0());
@@ -66,7 +69,7 @@ fn create_stores_hash_and_sends_raw_token() {
                 // The address as normalized (no account has it yet), not as typed.
                 "ada@example.com".to_owned(),
                 URL.to_owned(),
-                "tok".to_owned()
+                TOK.to_owned()
             )]
         );
         assert_eq!(stored_requests(&db), 1);
@@ -74,7 +77,7 @@ fn create_stores_hash_and_sends_raw_token() {
     };
     let db = t.open();
     assert_eq!(
-        db.get_verification_request("ada@example.com", "tok", "s3cret", &provider)
+        db.get_verification_request("ada@example.com", TOK, "s3cret", &provider)
             .unwrap(),
         Some(req)
     );
@@ -90,7 +93,7 @@ fn sender_gets_provider() {
         Ok(())
     })
     .max_age(Duration::minutes(10));
-    db.create_verification_request("a@example.com", URL, "t", "s", &provider)
+    db.create_verification_request("a@example.com", URL, TOK, "s", &provider)
         .unwrap();
     assert_eq!(
         *seen.lock(),
@@ -104,7 +107,7 @@ fn sender_failure_is_send_failed_and_leaves_no_row() {
     {
         let db = t.open();
         let err = db
-            .create_verification_request("a@example.com", URL, "tok", "sec", &failing_provider())
+            .create_verification_request("a@example.com", URL, TOK, "sec", &failing_provider())
             .unwrap_err();
         match &err {
             Error::SendFailed(source) => assert_eq!(source.to_string(), "smtp is down"),
@@ -113,12 +116,12 @@ fn sender_failure_is_send_failed_and_leaves_no_row() {
         assert_eq!(stored_requests(&db), 0);
         let (ok, _) = recording_provider();
         assert_eq!(
-            db.get_verification_request("a@example.com", "tok", "sec", &ok)
+            db.get_verification_request("a@example.com", TOK, "sec", &ok)
                 .unwrap(),
             None
         );
         // The same token can be used again right away: nothing is left blocking it.
-        db.create_verification_request("a@example.com", URL, "tok", "sec", &ok)
+        db.create_verification_request("a@example.com", URL, TOK, "sec", &ok)
             .unwrap();
         assert_eq!(stored_requests(&db), 1);
     }
@@ -130,7 +133,7 @@ fn sender_failure_is_send_failed_and_leaves_no_row() {
 fn sender_failure_inside_transaction_leaves_no_row() {
     let (db, _clock) = mem_db();
     let res = db.write(|tx| {
-        match tx.create_verification_request("a@example.com", URL, "t", "s", &failing_provider()) {
+        match tx.create_verification_request("a@example.com", URL, TOK, "s", &failing_provider()) {
             Err(Error::SendFailed(_)) => {}
             other => panic!("expected SendFailed, got {other:?}"),
         }
@@ -145,45 +148,45 @@ fn sender_failure_inside_transaction_leaves_no_row() {
 fn lookup_needs_identifier_and_hash_cve_2021_21310() {
     let (db, _clock) = mem_db();
     let (p, _sent) = recording_provider();
-    db.create_verification_request("victim@example.com", URL, "tok", "sec", &p)
+    db.create_verification_request("victim@example.com", URL, TOK, "sec", &p)
         .unwrap();
     // The right token for another identifier must not sign that identifier in.
     assert_eq!(
-        db.get_verification_request("attacker@example.com", "tok", "sec", &p)
+        db.get_verification_request("attacker@example.com", TOK, "sec", &p)
             .unwrap(),
         None
     );
     assert_eq!(
-        db.use_verification_request("attacker@example.com", "tok", "sec")
+        db.use_verification_request("attacker@example.com", TOK, "sec")
             .unwrap(),
         None
     );
-    db.delete_verification_request("attacker@example.com", "tok", "sec", &p)
+    db.delete_verification_request("attacker@example.com", TOK, "sec", &p)
         .unwrap();
     // Empty identifiers never match.
     assert_eq!(
-        db.get_verification_request("", "tok", "sec", &p).unwrap(),
+        db.get_verification_request("", TOK, "sec", &p).unwrap(),
         None
     );
     assert_eq!(
-        db.get_verification_request("  ", "tok", "sec", &p).unwrap(),
+        db.get_verification_request("  ", TOK, "sec", &p).unwrap(),
         None
     );
     // Wrong token or secret.
     assert_eq!(
-        db.get_verification_request("victim@example.com", "tok2", "sec", &p)
+        db.get_verification_request("victim@example.com", TOK2, "sec", &p)
             .unwrap(),
         None
     );
     assert_eq!(
-        db.get_verification_request("victim@example.com", "tok", "sec2", &p)
+        db.get_verification_request("victim@example.com", TOK, "sec2", &p)
             .unwrap(),
         None
     );
     // None of that consumed or removed it.
     assert_eq!(stored_requests(&db), 1);
     assert!(
-        db.get_verification_request("victim@example.com", "tok", "sec", &p)
+        db.get_verification_request("victim@example.com", TOK, "sec", &p)
             .unwrap()
             .is_some()
     );
@@ -193,21 +196,21 @@ fn lookup_needs_identifier_and_hash_cve_2021_21310() {
 fn identifier_is_normalized_on_lookup_delete_and_use() {
     let (db, _clock) = mem_db();
     let (p, _sent) = recording_provider();
-    db.create_verification_request("Mixed.Case@Example.COM ", URL, "t1", "s", &p)
+    db.create_verification_request("Mixed.Case@Example.COM ", URL, TOK, "s", &p)
         .unwrap();
     let got = db
-        .get_verification_request("  mixed.case@example.com", "t1", "s", &p)
+        .get_verification_request("  mixed.case@example.com", TOK, "s", &p)
         .unwrap()
         .unwrap();
     assert_eq!(got.identifier, "Mixed.Case@Example.COM ");
-    db.delete_verification_request("MIXED.CASE@EXAMPLE.COM", "t1", "s", &p)
+    db.delete_verification_request("MIXED.CASE@EXAMPLE.COM", TOK, "s", &p)
         .unwrap();
     assert_eq!(stored_requests(&db), 0);
 
-    db.create_verification_request("x@EXAMPLE.com", URL, "t2", "s", &p)
+    db.create_verification_request("x@EXAMPLE.com", URL, TOK2, "s", &p)
         .unwrap();
     assert!(
-        db.use_verification_request("X@example.COM", "t2", "s")
+        db.use_verification_request("X@example.COM", TOK2, "s")
             .unwrap()
             .is_some()
     );
@@ -219,7 +222,7 @@ fn blank_identifier_on_create_is_invalid_input() {
     let (db, _clock) = mem_db();
     let (p, sent) = recording_provider();
     let err = db
-        .create_verification_request("  ", URL, "t", "s", &p)
+        .create_verification_request("  ", URL, TOK, "s", &p)
         .unwrap_err();
     assert!(
         matches!(
@@ -232,9 +235,9 @@ fn blank_identifier_on_create_is_invalid_input() {
         "{err:?}"
     );
     for (field, url, tok, sec) in [
-        ("url", "", "t", "s"),
+        ("url", "", TOK, "s"),
         ("token", URL, "", "s"),
-        ("secret", URL, "t", ""),
+        ("secret", URL, TOK, ""),
     ] {
         let err = db
             .create_verification_request("a@example.com", url, tok, sec, &p)
@@ -258,12 +261,12 @@ fn expired_request_is_none_and_deleted() {
     let req = {
         let db = t.open();
         let req = db
-            .create_verification_request("a@example.com", URL, "tok", "sec", &p)
+            .create_verification_request("a@example.com", URL, TOK, "sec", &p)
             .unwrap();
         // Valid at exactly expires.
         t.clock.set(req.expires);
         assert_eq!(
-            db.get_verification_request("a@example.com", "tok", "sec", &p)
+            db.get_verification_request("a@example.com", TOK, "sec", &p)
                 .unwrap()
                 .as_ref(),
             Some(&req)
@@ -271,7 +274,7 @@ fn expired_request_is_none_and_deleted() {
         t.clock.advance(MICRO);
         assert_eq!(stored_requests(&db), 1);
         assert_eq!(
-            db.get_verification_request("a@example.com", "tok", "sec", &p)
+            db.get_verification_request("a@example.com", TOK, "sec", &p)
                 .unwrap(),
             None
         );
@@ -282,7 +285,7 @@ fn expired_request_is_none_and_deleted() {
     let db = t.open();
     assert_eq!(stored_requests(&db), 0);
     assert_eq!(
-        db.get_verification_request(&req.identifier, "tok", "sec", &p)
+        db.get_verification_request(&req.identifier, TOK, "sec", &p)
             .unwrap(),
         None
     );
@@ -294,11 +297,11 @@ fn expired_request_with_wrong_identifier_is_not_deleted() {
     let (db, clock) = mem_db();
     let (p, _sent) = recording_provider();
     let req = db
-        .create_verification_request("a@example.com", URL, "tok", "sec", &p)
+        .create_verification_request("a@example.com", URL, TOK, "sec", &p)
         .unwrap();
     clock.set(req.expires + MICRO);
     assert_eq!(
-        db.get_verification_request("b@example.com", "tok", "sec", &p)
+        db.get_verification_request("b@example.com", TOK, "sec", &p)
             .unwrap(),
         None
     );
@@ -311,11 +314,11 @@ fn get_does_not_consume() {
     let (p, _sent) = recording_provider();
     {
         let db = t.open();
-        db.create_verification_request("a@example.com", URL, "tok", "sec", &p)
+        db.create_verification_request("a@example.com", URL, TOK, "sec", &p)
             .unwrap();
         for _ in 0..3 {
             assert!(
-                db.get_verification_request("a@example.com", "tok", "sec", &p)
+                db.get_verification_request("a@example.com", TOK, "sec", &p)
                     .unwrap()
                     .is_some()
             );
@@ -323,7 +326,7 @@ fn get_does_not_consume() {
     }
     let db = t.open();
     assert!(
-        db.get_verification_request("a@example.com", "tok", "sec", &p)
+        db.get_verification_request("a@example.com", TOK, "sec", &p)
             .unwrap()
             .is_some()
     );
@@ -336,26 +339,26 @@ fn delete_is_idempotent() {
     let (p, _sent) = recording_provider();
     {
         let db = t.open();
-        db.create_verification_request("a@example.com", URL, "tok", "sec", &p)
+        db.create_verification_request("a@example.com", URL, TOK, "sec", &p)
             .unwrap();
-        db.create_verification_request("a@example.com", URL, "other", "sec", &p)
+        db.create_verification_request("a@example.com", URL, TOK2, "sec", &p)
             .unwrap();
-        db.delete_verification_request("a@example.com", "tok", "sec", &p)
+        db.delete_verification_request("a@example.com", TOK, "sec", &p)
             .unwrap();
-        db.delete_verification_request("a@example.com", "tok", "sec", &p)
+        db.delete_verification_request("a@example.com", TOK, "sec", &p)
             .unwrap();
-        db.delete_verification_request("nobody@example.com", "x", "y", &p)
+        db.delete_verification_request("nobody@example.com", TOK, "y", &p)
             .unwrap();
         assert_eq!(stored_requests(&db), 1);
     }
     let db = t.open();
     assert_eq!(
-        db.get_verification_request("a@example.com", "tok", "sec", &p)
+        db.get_verification_request("a@example.com", TOK, "sec", &p)
             .unwrap(),
         None
     );
     assert!(
-        db.get_verification_request("a@example.com", "other", "sec", &p)
+        db.get_verification_request("a@example.com", TOK2, "sec", &p)
             .unwrap()
             .is_some()
     );
@@ -369,19 +372,19 @@ fn use_verification_request_is_single_use() {
     {
         let db = t.open();
         let req = db
-            .create_verification_request("a@example.com", URL, "tok", "sec", &p)
+            .create_verification_request("a@example.com", URL, TOK, "sec", &p)
             .unwrap();
         let used = db
-            .use_verification_request("a@example.com", "tok", "sec")
+            .use_verification_request("a@example.com", TOK, "sec")
             .unwrap();
         assert_eq!(used, Some(req));
         assert_eq!(
-            db.use_verification_request("a@example.com", "tok", "sec")
+            db.use_verification_request("a@example.com", TOK, "sec")
                 .unwrap(),
             None
         );
         assert_eq!(
-            db.get_verification_request("a@example.com", "tok", "sec", &p)
+            db.get_verification_request("a@example.com", TOK, "sec", &p)
                 .unwrap(),
             None
         );
@@ -390,7 +393,7 @@ fn use_verification_request_is_single_use() {
     let db = t.open();
     assert_eq!(stored_requests(&db), 0);
     assert_eq!(
-        db.use_verification_request("a@example.com", "tok", "sec")
+        db.use_verification_request("a@example.com", TOK, "sec")
             .unwrap(),
         None
     );
@@ -401,11 +404,11 @@ fn use_of_expired_request_is_none_and_deletes_it() {
     let (db, clock) = mem_db();
     let (p, _sent) = recording_provider();
     let req = db
-        .create_verification_request("a@example.com", URL, "tok", "sec", &p)
+        .create_verification_request("a@example.com", URL, TOK, "sec", &p)
         .unwrap();
     clock.set(req.expires + MICRO);
     assert_eq!(
-        db.use_verification_request("a@example.com", "tok", "sec")
+        db.use_verification_request("a@example.com", TOK, "sec")
             .unwrap(),
         None
     );
@@ -417,11 +420,11 @@ fn same_token_and_secret_while_live_is_conflict() {
     let (db, clock) = mem_db();
     let (p, sent) = recording_provider();
     let first = db
-        .create_verification_request("a@example.com", URL, "tok", "sec", &p)
+        .create_verification_request("a@example.com", URL, TOK, "sec", &p)
         .unwrap();
     for ident in ["a@example.com", "b@example.com"] {
         let err = db
-            .create_verification_request(ident, URL, "tok", "sec", &p)
+            .create_verification_request(ident, URL, TOK, "sec", &p)
             .unwrap_err();
         assert!(matches!(err, Error::VerificationTokenTaken), "{err:?}");
         assert!(err.is_conflict());
@@ -429,31 +432,31 @@ fn same_token_and_secret_while_live_is_conflict() {
     assert_eq!(sent.lock().len(), 1, "a refused request sends nothing");
     // The original is intact.
     assert_eq!(
-        db.get_verification_request("a@example.com", "tok", "sec", &p)
+        db.get_verification_request("a@example.com", TOK, "sec", &p)
             .unwrap()
             .as_ref(),
         Some(&first)
     );
     // Same token with another secret is another hash: fine.
-    db.create_verification_request("a@example.com", URL, "tok", "sec2", &p)
+    db.create_verification_request("a@example.com", URL, TOK, "sec2", &p)
         .unwrap();
     assert_eq!(stored_requests(&db), 2);
 
     // Once the first one has expired, its token may be reused; the old row is replaced.
     clock.set(first.expires + MICRO);
     let again = db
-        .create_verification_request("c@example.com", URL, "tok", "sec", &p)
+        .create_verification_request("c@example.com", URL, TOK, "sec", &p)
         .unwrap();
     assert_ne!(again.id, first.id);
     assert_eq!(again.token, first.token);
     assert_eq!(stored_requests(&db), 2);
     assert_eq!(
-        db.get_verification_request("a@example.com", "tok", "sec", &p)
+        db.get_verification_request("a@example.com", TOK, "sec", &p)
             .unwrap(),
         None
     );
     assert!(
-        db.get_verification_request("c@example.com", "tok", "sec", &p)
+        db.get_verification_request("c@example.com", TOK, "sec", &p)
             .unwrap()
             .is_some()
     );
@@ -465,18 +468,18 @@ fn provider_max_age_is_respected() {
     let (p, _sent) = recording_provider();
     let p = p.max_age(Duration::minutes(15));
     let req = db
-        .create_verification_request("a@example.com", URL, "tok", "sec", &p)
+        .create_verification_request("a@example.com", URL, TOK, "sec", &p)
         .unwrap();
     assert_eq!(req.expires, t0() + Duration::minutes(15));
     clock.set(t0() + Duration::minutes(15));
     assert!(
-        db.get_verification_request("a@example.com", "tok", "sec", &p)
+        db.get_verification_request("a@example.com", TOK, "sec", &p)
             .unwrap()
             .is_some()
     );
     clock.advance(MICRO);
     assert_eq!(
-        db.get_verification_request("a@example.com", "tok", "sec", &p)
+        db.get_verification_request("a@example.com", TOK, "sec", &p)
             .unwrap(),
         None
     );
@@ -493,7 +496,7 @@ fn non_positive_max_age_is_invalid_input() {
         let (p, sent) = recording_provider();
         let p = p.max_age(d);
         let err = db
-            .create_verification_request("a@example.com", URL, "tok", "sec", &p)
+            .create_verification_request("a@example.com", URL, TOK, "sec", &p)
             .unwrap_err();
         assert!(
             matches!(
@@ -510,13 +513,7 @@ fn non_positive_max_age_is_invalid_input() {
     // Far too large is out of range, not a panic.
     let (p, _sent) = recording_provider();
     let err = db
-        .create_verification_request(
-            "a@example.com",
-            URL,
-            "tok",
-            "sec",
-            &p.max_age(Duration::MAX),
-        )
+        .create_verification_request("a@example.com", URL, TOK, "sec", &p.max_age(Duration::MAX))
         .unwrap_err();
     assert!(
         matches!(
@@ -536,25 +533,25 @@ fn transaction_forms_behave_the_same() {
     let (db, _clock) = mem_db();
     let (p, _sent) = recording_provider();
     db.write(|tx| {
-        tx.create_verification_request("a@example.com", URL, "tok", "sec", &p)?;
+        tx.create_verification_request("a@example.com", URL, TOK, "sec", &p)?;
         assert!(
-            tx.get_verification_request("A@example.com", "tok", "sec", &p)?
+            tx.get_verification_request("A@example.com", TOK, "sec", &p)?
                 .is_some()
         );
         assert!(
-            tx.get_verification_request("b@example.com", "tok", "sec", &p)?
+            tx.get_verification_request("b@example.com", TOK, "sec", &p)?
                 .is_none()
         );
         assert!(
-            tx.use_verification_request("b@example.com", "tok", "sec")?
+            tx.use_verification_request("b@example.com", TOK, "sec")?
                 .is_none()
         );
         assert!(
-            tx.use_verification_request("a@example.com", "tok", "sec")?
+            tx.use_verification_request("a@example.com", TOK, "sec")?
                 .is_some()
         );
         assert!(
-            tx.use_verification_request("a@example.com", "tok", "sec")?
+            tx.use_verification_request("a@example.com", TOK, "sec")?
                 .is_none()
         );
         Ok(())

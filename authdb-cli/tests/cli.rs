@@ -82,7 +82,7 @@ fn populated(dir: &Path, n: usize) -> PathBuf {
             if i % 3 == 0 {
                 tx.create_session_with(&authdb::NewSession {
                     user_id: u.id,
-                    session_token: format!("old-{i}"),
+                    session_token: format!("old-{i}-5f1e0c7a2b9d4e8f6a3c1b0d"),
                     expires: now - chrono::Duration::hours(2),
                 })?;
             }

@@ -82,7 +82,7 @@ fn v3_sqlite(path: &Path) {
             (42, '{exp}', 'orphan-session', 'orphan-access');
          INSERT INTO verification_requests (identifier, token, expires) VALUES
             ('grace@navy.mil', '{hash}', '{vexp}');",
-        hash = authdb::hash_verification_token("raw-link-token", SECRET),
+        hash = authdb::hash_verification_token("raw-link-token-5f1e0c7a2b9d4e8f", SECRET),
     ))
     .unwrap();
 }
@@ -188,7 +188,7 @@ fn migrate_from_nextauth_v3_sqlite() {
     assert!(db.get_account("github", "9999").unwrap().is_none());
     // The v3 email link still works with the raw token and the app's secret.
     let link = db
-        .use_verification_request("grace@navy.mil", "raw-link-token", SECRET)
+        .use_verification_request("grace@navy.mil", "raw-link-token-5f1e0c7a2b9d4e8f", SECRET)
         .unwrap();
     assert!(link.is_some());
     // The file holds no plain token.

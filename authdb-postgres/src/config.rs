@@ -33,6 +33,10 @@ pub(crate) struct Config {
     pub(crate) max_sessions_per_user: Option<u32>,
     /// Whether `set_password` deletes the user's sessions.
     pub(crate) password_change_ends_sessions: bool,
+    /// With `allow_short_verification_tokens`: the failed attempts per identifier after which
+    /// its links are deleted. `None`: raw verification tokens need authdb's entropy floor and
+    /// nothing is counted.
+    pub(crate) max_failed_verifications: Option<u32>,
 }
 
 impl Config {
@@ -59,6 +63,11 @@ impl Config {
         password: &str,
     ) -> Result<Option<U>> {
         self.passwords.verify(found, password)
+    }
+
+    /// Whether raw verification tokens under authdb's entropy floor are accepted.
+    pub(crate) fn short_tokens_allowed(&self) -> bool {
+        self.max_failed_verifications.is_some()
     }
 
     /// `expires`, or the session's absolute end (creation + the absolute lifetime) if that
@@ -98,7 +107,8 @@ impl Config {
 /// - as `authdb::Builder`: session max age 30 days, update age 24 hours, [`SystemClock`],
 ///   default [`PasswordParams`], no encryption key, a password change ends the user's
 ///   sessions, at most 4 password hashes at once, no absolute session lifetime, no cap on
-///   sessions per user
+///   sessions per user, raw verification tokens of at least 128 bits (no short codes, see
+///   [`allow_short_verification_tokens`](Self::allow_short_verification_tokens))
 ///
 /// Connections are made without TLS unless a connector is given with [`tls`](Self::tls).
 #[must_use]
@@ -122,6 +132,7 @@ pub struct PgBuilder {
     max_concurrent_hashes: usize,
     absolute_lifetime: Option<Duration>,
     max_sessions_per_user: Option<u32>,
+    max_failed_verifications: Option<u32>,
     connector: Option<Connector>,
 }
 
@@ -148,6 +159,7 @@ impl fmt::Debug for PgBuilder {
             .field("max_concurrent_hashes", &self.max_concurrent_hashes)
             .field("absolute_lifetime", &self.absolute_lifetime)
             .field("max_sessions_per_user", &self.max_sessions_per_user)
+            .field("max_failed_verifications", &self.max_failed_verifications)
             .field("tls", &self.connector.is_some())
             .finish_non_exhaustive()
     }
@@ -175,6 +187,7 @@ impl Default for PgBuilder {
             max_concurrent_hashes: 4,
             absolute_lifetime: None,
             max_sessions_per_user: None,
+            max_failed_verifications: None,
             connector: None,
         }
     }
@@ -340,6 +353,26 @@ impl PgBuilder {
         self
     }
 
+    /// Accepts short raw verification tokens (one-time codes mailed to the user) and limits
+    /// guessing instead: at most `max_failed_attempts` failed attempts per identifier, exactly
+    /// as [`authdb::Builder::allow_short_verification_tokens`] describes. By default a raw
+    /// verification token needs
+    /// [`MIN_VERIFICATION_TOKEN_BITS`](authdb::limits::MIN_VERIFICATION_TOKEN_BITS) (128) bits
+    /// of estimated entropy and nothing is counted.
+    ///
+    /// With it, a miss of `use_verification_token`, `use_verification_request` or
+    /// `get_verification_request` for an identifier that has links counts a failure in the
+    /// table `verification_attempts` (keyed by a SHA-256 of the normalized identifier), in the
+    /// lookup's transaction, which locks the identifier's links (so concurrent guesses are
+    /// counted one after the other); the limit deletes every link of the identifier; a match
+    /// forgets the failures; `purge_expired` removes counters older than
+    /// [`VERIFICATION_ATTEMPT_WINDOW_SECS`](authdb::limits::VERIFICATION_ATTEMPT_WINDOW_SECS).
+    /// `0` is refused at connect with [`Error::InvalidConfig`].
+    pub fn allow_short_verification_tokens(mut self, max_failed_attempts: u32) -> Self {
+        self.max_failed_verifications = Some(max_failed_attempts);
+        self
+    }
+
     fn config(&self) -> Result<Config> {
         let max_age = self
             .session_max_age
@@ -373,6 +406,11 @@ impl PgBuilder {
                 "max sessions per user must be at least 1",
             ));
         }
+        if self.max_failed_verifications == Some(0) {
+            return Err(Error::InvalidConfig(
+                "allow_short_verification_tokens needs at least 1 failed attempt",
+            ));
+        }
         // The decoy hash is made now, not on first use: the first unknown-email sign-in must
         // take as long as every other one.
         let passwords = PasswordChecker::new(self.password, self.max_concurrent_hashes)?;
@@ -385,6 +423,7 @@ impl PgBuilder {
             absolute_lifetime,
             max_sessions_per_user: self.max_sessions_per_user,
             password_change_ends_sessions: self.password_change_ends_sessions,
+            max_failed_verifications: self.max_failed_verifications,
         })
     }
 

@@ -25,27 +25,35 @@ const PURGE_SESSIONS: &str = "DELETE FROM sessions WHERE token_hash IN (\
 const PURGE_VERIFICATION: &str = "DELETE FROM verification_tokens WHERE token_hash IN (\
      SELECT token_hash FROM verification_tokens WHERE expires < $1 \
      ORDER BY expires LIMIT $2 FOR UPDATE SKIP LOCKED)";
+/// Stale failed-attempt counters: `$1` is the latest stale window start
+/// (`authdb::backend::stale_attempts_before`).
+const PURGE_ATTEMPTS: &str = "DELETE FROM verification_attempts WHERE identifier_hash IN (\
+     SELECT identifier_hash FROM verification_attempts WHERE window_start <= $1 \
+     ORDER BY window_start LIMIT $2 FOR UPDATE SKIP LOCKED)";
 
 /// Removes the rows expired at the start of the call, batch by batch.
 pub(crate) fn purge_expired(db: &PgAuthDb) -> Result<PurgeStats> {
     let now = db.cfg().now_micros();
     let batch = i64::try_from(PURGE_BATCH).unwrap_or(i64::MAX);
-    let run = |sql: &'static str| -> Result<u64> {
+    let run = |sql: &'static str, before: i64| -> Result<u64> {
         let mut total = 0;
         loop {
-            let n = db.write(|d| d.exec(sql, &[&now, &batch]))?;
+            let n = db.write(|d| d.exec(sql, &[&before, &batch]))?;
             total += n;
             if n < PURGE_BATCH as u64 {
                 return Ok(total);
             }
         }
     };
-    Ok(PurgeStats {
-        sessions: run(PURGE_SESSIONS)?,
-        verification_requests: run(PURGE_VERIFICATION)?,
+    let stats = PurgeStats {
+        sessions: run(PURGE_SESSIONS, now)?,
+        verification_requests: run(PURGE_VERIFICATION, now)?,
         // This backend keeps no web-session (tower-sessions) records.
         web_sessions: 0,
-    })
+    };
+    // Not in the stats, which count expired rows (as authdb's own purge).
+    run(PURGE_ATTEMPTS, authdb::backend::stale_attempts_before(now))?;
+    Ok(stats)
 }
 
 /// Every row of `sql`, streamed (the tables may be large).
@@ -285,6 +293,20 @@ pub(crate) fn check_integrity(db: &PgAuthDb) -> Result<IntegrityReport> {
         },
     )?;
     r.verification_requests = links;
+
+    // Failed-attempt counters: their CHECK constraints (listed above) keep the hash 32 bytes
+    // and the count positive; the window start must be a representable time.
+    each_row(
+        &mut tx,
+        "SELECT identifier_hash, window_start FROM verification_attempts",
+        |row| {
+            const T: &str = "verification_attempts";
+            let key = get::<Vec<u8>>(row, 0, T, &mut r).map_or_else(String::new, |h| hex(&h));
+            let times = [("window_start", get::<i64>(row, 1, T, &mut r))];
+            check_times(&mut r, T, &key, &times);
+            Ok(())
+        },
+    )?;
 
     // Passwords: the CHECK constraint keeps them argon2id PHC strings.
     let mut credentials = 0;

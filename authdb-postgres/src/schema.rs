@@ -7,15 +7,22 @@ use crate::error::{PgError, backend, pg};
 
 /// The schema version this build creates and understands, recorded in the table
 /// `<schema>.schema_version` (one row per applied migration).
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The migrations, in order: (version, description, SQL). The SQL runs with `search_path`
 /// set to the configured schema.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "users, accounts, sessions, verification tokens, credentials, authenticators",
-    include_str!("../migrations/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "users, accounts, sessions, verification tokens, credentials, authenticators",
+        include_str!("../migrations/0001_init.sql"),
+    ),
+    (
+        2,
+        "failed verification attempts; verification tokens by identifier",
+        include_str!("../migrations/0002_verification_attempts.sql"),
+    ),
+];
 
 /// Whether `name` can be used as the schema name: 1 to 63 ASCII letters, digits and
 /// underscores, not starting with a digit (so it needs no escaping beyond double quotes, and
@@ -131,6 +138,20 @@ pub(crate) const STRUCTURE: &[(&str, &str)] = &[
         "verification_tokens_identifier_key_present",
     ),
     ("verification_tokens", "verification_tokens_expires_idx"),
+    (
+        "verification_tokens",
+        "verification_tokens_identifier_key_idx",
+    ),
+    ("verification_attempts", "verification_attempts_pkey"),
+    (
+        "verification_attempts",
+        "verification_attempts_identifier_hash_len",
+    ),
+    (
+        "verification_attempts",
+        "verification_attempts_failures_positive",
+    ),
+    ("verification_attempts", "verification_attempts_window_idx"),
     ("credentials", "credentials_pkey"),
     ("credentials", "credentials_user_fk"),
     ("credentials", "credentials_argon2id"),

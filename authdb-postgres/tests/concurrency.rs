@@ -182,7 +182,7 @@ fn one_verification_token_one_winner() {
         assert_eq!(got.iter().filter(|r| r.is_some()).count(), 1, "{got:?}");
 
         // v3: one request, eight callers.
-        let token = format!("v3tok{round}");
+        let token = format!("5f1e0c7a2b9d4e8f6a3c1b0d9e8f7a6b{round:02}");
         db.create_verification_request("ada@example.com", "https://x/cb", &token, "s", &provider)
             .expect("create_verification_request");
         let d = db.clone();
@@ -296,7 +296,7 @@ fn one_session_token_one_winner() {
         let results = race(move |i| {
             d.create_session_with(&NewSession {
                 user_id: u[i],
-                session_token: format!("shared-token-{round}"),
+                session_token: format!("shared-token-5f1e0c7a2b9d4e8f6a3c1b0d9e8f7a6b-{round}"),
                 expires: d.now() + Duration::days(1),
             })
         });
@@ -306,7 +306,9 @@ fn one_session_token_one_winner() {
             "create_session_with",
         );
         let s = db
-            .get_session(&format!("shared-token-{round}"))
+            .get_session(&format!(
+                "shared-token-5f1e0c7a2b9d4e8f6a3c1b0d9e8f7a6b-{round}"
+            ))
             .expect("get_session")
             .expect("live");
         assert_eq!(s.user_id, ids[w]);

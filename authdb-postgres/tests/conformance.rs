@@ -23,3 +23,17 @@ fn conformance_on_postgres() {
         started.elapsed()
     );
 }
+
+#[test]
+fn short_codes_on_postgres() {
+    let Some(url) = common::url("short_codes_on_postgres") else {
+        return;
+    };
+    let schemas = common::Schemas::new(&url);
+    authdb::conformance::run_short_codes(|clock| {
+        common::builder(&url, &schemas.fresh("codes"), clock)
+            .allow_short_verification_tokens(authdb::conformance::SHORT_CODE_ATTEMPTS)
+            .connect()
+            .expect("connect and create the schema")
+    });
+}

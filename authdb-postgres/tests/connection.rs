@@ -194,7 +194,7 @@ fn statement_timeout_fails_cleanly() {
     // The connection that timed out is usable again.
     db.create_session_with(&NewSession {
         user_id: u.id,
-        session_token: "t".into(),
+        session_token: "5f1e0c7a2b9d4e8f6a3c1b0d9e8f7a6b".into(),
         expires: db.now() + Duration::days(1),
     })
     .expect("create_session_with");

@@ -11,6 +11,9 @@ use authdb::{NewSession, NewUser, UserId};
 use authdb_postgres::PgAuthDb;
 use chrono::Duration;
 
+/// A caller-chosen session token (32 hex characters: over the 120-bit floor).
+const GIVEN: &str = "676976656e2d73657373696f6e2d3031";
+
 fn user(db: &PgAuthDb) -> UserId {
     db.create_user(&NewUser::default()).expect("create_user").id
 }
@@ -90,7 +93,7 @@ fn absolute_session_lifetime_caps_every_expiry() {
     let given = db
         .create_session_with(&NewSession {
             user_id: u,
-            session_token: "given".into(),
+            session_token: GIVEN.into(),
             expires: t0 + Duration::days(9),
         })
         .expect("create_session_with");
@@ -103,12 +106,12 @@ fn absolute_session_lifetime_caps_every_expiry() {
         .expect("written");
     assert_eq!(extended.expires, t0 + Duration::days(2), "extension capped");
     let moved = db
-        .set_session_expiry("given", t0 + Duration::days(5))
+        .set_session_expiry(GIVEN, t0 + Duration::days(5))
         .expect("set_session_expiry")
         .expect("live");
     assert_eq!(moved.expires, t0 + Duration::days(2));
     let earlier = db
-        .set_session_expiry("given", t0 + Duration::hours(30))
+        .set_session_expiry(GIVEN, t0 + Duration::hours(30))
         .expect("set_session_expiry")
         .expect("live");
     assert_eq!(

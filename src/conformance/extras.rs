@@ -6,9 +6,9 @@ use chrono::Duration;
 use serde_json::json;
 
 use super::{
-    Backend, Fixture, MICRO, URL, assert_account_is, failing_provider, full_account, new_user,
-    oauth, obj, passkey, profile, random_uuid, recording_provider, register_passkey, report, sent,
-    session_with, stored_user, unknown_user_id, webauthn_account,
+    Backend, Fixture, MICRO, TOK, TOK2, URL, assert_account_is, failing_provider, full_account,
+    new_user, oauth, obj, passkey, profile, random_uuid, recording_provider, register_passkey,
+    report, sent, session_with, stored_user, unknown_user_id, webauthn_account,
 };
 use crate::contract::{
     AccountStore, AuthenticatorStore, SessionStore, UserStore, VerificationStore,
@@ -1064,7 +1064,7 @@ pub(super) fn oversized_lookups_find_nothing<S: Backend>(fx: &Fixture<S>) {
     let s = fx.store.create_session(&u.id).expect("create_session");
     let (p, _outbox) = recording_provider();
     fx.store
-        .create_verification_request("ada@example.com", URL, "tok", "sec", &p)
+        .create_verification_request("ada@example.com", URL, TOK, "sec", &p)
         .expect("create_verification_request");
     let huge = "x".repeat(100_000);
     let huge_email = format!("{huge}@example.com");
@@ -1112,7 +1112,7 @@ pub(super) fn oversized_lookups_find_nothing<S: Backend>(fx: &Fixture<S>) {
         );
         assert_eq!(
             fx.store
-                .get_verification_request(q, "tok", "sec", &p)
+                .get_verification_request(q, TOK, "sec", &p)
                 .expect("get_verification_request"),
             None
         );
@@ -1326,11 +1326,11 @@ pub(super) fn input_limits<S: Backend>(fx: &Fixture<S>) {
     let long_url = "u".repeat(limits::MAX_URL_LEN + 1);
     let long_token = "t".repeat(limits::MAX_TOKEN_LEN + 1);
     for (field, ident, url, tok, sec, empty) in [
-        ("identifier", " ", URL, "t", "s", true),
-        ("url", "a@example.com", "", "t", "s", true),
+        ("identifier", " ", URL, TOK, "s", true),
+        ("url", "a@example.com", "", TOK, "s", true),
         ("token", "a@example.com", URL, "", "s", true),
-        ("secret", "a@example.com", URL, "t", "", true),
-        ("url", "a@example.com", long_url.as_str(), "t", "s", false),
+        ("secret", "a@example.com", URL, TOK, "", true),
+        ("url", "a@example.com", long_url.as_str(), TOK, "s", false),
         (
             "token",
             "a@example.com",
@@ -1343,7 +1343,7 @@ pub(super) fn input_limits<S: Backend>(fx: &Fixture<S>) {
             "secret",
             "a@example.com",
             URL,
-            "t",
+            TOK,
             long_token.as_str(),
             false,
         ),
@@ -1362,7 +1362,7 @@ pub(super) fn input_limits<S: Backend>(fx: &Fixture<S>) {
     for d in [Duration::zero(), Duration::seconds(-1)] {
         let err = fx
             .store
-            .create_verification_request("a@example.com", URL, "t", "s", &p.clone().max_age(d))
+            .create_verification_request("a@example.com", URL, TOK, "s", &p.clone().max_age(d))
             .expect_err("a non-positive link max age");
         assert!(
             matches!(
@@ -1418,7 +1418,7 @@ pub(super) fn transaction_commits_everything<S: Backend>(fx: &Fixture<S>) {
                 Some(&session),
                 "the transaction sees its own session"
             );
-            tx.create_verification_request("ada@example.com", URL, "tok", "sec", &p)?;
+            tx.create_verification_request("ada@example.com", URL, TOK, "sec", &p)?;
             tx.create_verification_token(&VerificationToken {
                 identifier: "ada@example.com".to_owned(),
                 token: hash_verification_token("tok2", "sec"),
@@ -1461,7 +1461,7 @@ pub(super) fn transaction_commits_everything<S: Backend>(fx: &Fixture<S>) {
     assert_eq!(sent(&outbox).len(), 1, "the sender ran once");
     assert!(
         fx.store
-            .use_verification_request("ada@example.com", "tok", "sec")
+            .use_verification_request("ada@example.com", TOK, "sec")
             .expect("use_verification_request")
             .is_some()
     );
@@ -1641,7 +1641,7 @@ pub(super) fn transaction_failed_call_writes_nothing<S: Backend>(fx: &Fixture<S>
                 .expect_err("a registered credential id");
             assert!(matches!(err, Error::AuthenticatorTaken), "{err:?}");
             let err = tx
-                .create_verification_request("ada@example.com", URL, "t", "s", &failing_provider())
+                .create_verification_request("ada@example.com", URL, TOK, "s", &failing_provider())
                 .expect_err("the sender fails");
             assert!(matches!(err, Error::SendFailed(_)), "{err:?}");
             let err = tx
@@ -1653,7 +1653,7 @@ pub(super) fn transaction_failed_call_writes_nothing<S: Backend>(fx: &Fixture<S>
                 .expect_err("an empty token");
             assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
             tx.create_session(&u.id)?;
-            tx.create_verification_request("ada@example.com", URL, "t2", "s", &ok_provider)?;
+            tx.create_verification_request("ada@example.com", URL, TOK2, "s", &ok_provider)?;
             Ok(u)
         })
         .expect("the rest commits");
@@ -1712,7 +1712,7 @@ pub(super) fn purge_expired_counts<S: Backend>(fx: &Fixture<S>) {
             .create_verification_request(
                 "a@example.com",
                 URL,
-                &format!("old-token-{i}"),
+                &format!("{TOK}{i}"),
                 "secret",
                 &short,
             )
@@ -1730,7 +1730,7 @@ pub(super) fn purge_expired_counts<S: Backend>(fx: &Fixture<S>) {
         .map(|_| fx.store.create_session(&u.id).expect("create_session"))
         .collect();
     fx.store
-        .create_verification_request("a@example.com", URL, "new-token", "secret", &provider)
+        .create_verification_request("a@example.com", URL, TOK2, "secret", &provider)
         .expect("create_verification_request");
 
     // At exactly the old sessions' expiry they are live; every link has expired.
@@ -1770,5 +1770,427 @@ pub(super) fn purge_expired_counts<S: Backend>(fx: &Fixture<S>) {
         fx.store.purge_expired().expect("purge_expired"),
         PurgeStats::default(),
         "a second purge finds nothing"
+    );
+}
+
+/// Whether `err` is `InvalidInput` for `field` with too little entropy (`min` bits).
+fn is_low_entropy_err(err: &Error, field: &str, min: u32) -> bool {
+    matches!(err, Error::InvalidInput { field: f, problem: InputProblem::TooLittleEntropy { min: m, .. } } if *f == field && *m == min)
+}
+
+/// By default a raw verification token needs 128 bits of estimated entropy and a caller-chosen
+/// session token 120 (a random UUID passes both); shorter ones are `InvalidInput` naming the
+/// field and the limit, never the token, and nothing is stored or sent. Lookups by a short
+/// token find nothing and are no error.
+pub(super) fn entropy_floor<S: Backend>(fx: &Fixture<S>) {
+    let (p, outbox) = recording_provider();
+    let min = limits::MIN_VERIFICATION_TOKEN_BITS;
+    let code = "493817";
+    let err = fx
+        .store
+        .create_verification_request("a@example.com", URL, code, "secret", &p)
+        .expect_err("a six-digit code is refused by default");
+    assert!(is_low_entropy_err(&err, "token", min), "{err:?}");
+    assert!(
+        !err.to_string().contains(code),
+        "the message does not show the token: {err}"
+    );
+    assert!(
+        err.to_string().contains("128"),
+        "the message names the limit: {err}"
+    );
+    let err = fx
+        .store
+        .create_verification_token(&VerificationToken {
+            identifier: "a@example.com".to_owned(),
+            token: code.to_owned(),
+            expires: fx.now() + Duration::minutes(10),
+        })
+        .expect_err("a short Auth.js token string is refused");
+    assert!(is_low_entropy_err(&err, "token", min), "{err:?}");
+    assert!(sent(&outbox).is_empty(), "nothing was sent");
+    assert_eq!(report(fx).verification_requests, 0, "nothing was stored");
+
+    // Just under and at the floor, by alphabet.
+    let under_and_at = [
+        ("f".repeat(31), "f".repeat(32)), // hex: 4 bits a character
+        ("7".repeat(38), "7".repeat(39)), // decimal: log2(10) bits a digit
+        ("Z".repeat(21), "Z".repeat(22)), // base64: 6 bits a character
+    ];
+    for (i, (under, at)) in under_and_at.iter().enumerate() {
+        let err = fx
+            .store
+            .create_verification_request("b@example.com", URL, under, "secret", &p)
+            .expect_err("under the floor");
+        assert!(is_low_entropy_err(&err, "token", min), "{i}: {err:?}");
+        fx.store
+            .create_verification_request("b@example.com", URL, at, "secret", &p)
+            .unwrap_or_else(|e| panic!("{i}: at the floor: {e:?}"));
+    }
+    // A random UUID (hyphens do not count, its 32 hex digits do) and Auth.js's hashed token.
+    let uuid = random_uuid();
+    fx.store
+        .create_verification_request("c@example.com", URL, &uuid, "secret", &p)
+        .expect("a UUID is 128 bits");
+    let hashed = VerificationToken {
+        identifier: "c@example.com".to_owned(),
+        token: hash_verification_token(code, "secret"),
+        expires: fx.now() + Duration::minutes(10),
+    };
+    fx.store
+        .create_verification_token(&hashed)
+        .expect("a 64-hex hash is accepted whatever it hashes");
+    assert_eq!(report(fx).verification_requests, 5);
+
+    // Lookups by a short token find nothing, with no error and no write.
+    assert_eq!(
+        fx.store
+            .get_verification_request("a@example.com", code, "secret", &p)
+            .expect("get_verification_request"),
+        None
+    );
+    assert_eq!(
+        fx.store
+            .use_verification_request("a@example.com", code, "secret")
+            .expect("use_verification_request"),
+        None
+    );
+    assert_eq!(
+        fx.store
+            .use_verification_token("a@example.com", code)
+            .expect("use_verification_token"),
+        None
+    );
+    fx.store
+        .delete_verification_request("a@example.com", code, "secret", &p)
+        .expect("delete_verification_request");
+    assert_eq!(report(fx).verification_requests, 5);
+
+    // Caller-chosen session tokens: 120 bits.
+    let u = new_user(fx, None);
+    let new = |token: String| NewSession {
+        user_id: u.id,
+        session_token: token,
+        expires: fx.now() + Duration::days(1),
+    };
+    let smin = limits::MIN_SESSION_TOKEN_BITS;
+    for short in ["abc".to_owned(), "9".repeat(20), "e".repeat(29)] {
+        let err = fx
+            .store
+            .create_session_with(&new(short.clone()))
+            .expect_err("a guessable session token is refused");
+        assert!(is_low_entropy_err(&err, "session_token", smin), "{err:?}");
+        assert!(!err.to_string().contains(&short), "{err}");
+    }
+    for ok in [
+        random_uuid(),
+        "e".repeat(30),
+        crate::token::random_token().expect("random"),
+    ] {
+        let s = fx
+            .store
+            .create_session_with(&new(ok.clone()))
+            .unwrap_or_else(|e| panic!("{ok}: {e:?}"));
+        assert_eq!(
+            fx.store.get_session(&ok).expect("get_session"),
+            Some(s),
+            "{ok}"
+        );
+    }
+    assert_eq!(report(fx).sessions, 3);
+}
+
+/// A store with short codes allowed: a link for `identifier` under `code` (v3, secret
+/// `secret`), checked to be stored.
+fn mail_code<S: Backend>(fx: &Fixture<S>, identifier: &str, code: &str) {
+    let (p, _outbox) = recording_provider();
+    fx.store
+        .create_verification_request(identifier, URL, code, "secret", &p)
+        .unwrap_or_else(|e| panic!("create_verification_request({code}): {e:?}"));
+}
+
+/// An Auth.js-style link for `identifier` under the token string `code`, as given.
+fn store_code<S: Backend>(fx: &Fixture<S>, identifier: &str, code: &str) {
+    fx.store
+        .create_verification_token(&VerificationToken {
+            identifier: identifier.to_owned(),
+            token: code.to_owned(),
+            expires: fx.now() + Duration::minutes(10),
+        })
+        .unwrap_or_else(|e| panic!("create_verification_token({code}): {e:?}"));
+}
+
+/// One failed guess through `use_verification_token`; it must find nothing.
+fn guess<S: Backend>(fx: &Fixture<S>, identifier: &str, code: &str) {
+    assert_eq!(
+        fx.store
+            .use_verification_token(identifier, code)
+            .expect("use_verification_token"),
+        None,
+        "{code} is a wrong guess"
+    );
+}
+
+/// Short codes are accepted (at least one character, at most `MAX_TOKEN_LEN` bytes) and work.
+pub(super) fn short_codes_accepted<S: Backend>(fx: &Fixture<S>) {
+    let (p, outbox) = recording_provider();
+    fx.store
+        .create_verification_request("a@example.com", URL, "493817", "secret", &p)
+        .expect("a six-digit code");
+    assert_eq!(sent(&outbox)[0].token, "493817");
+    store_code(fx, "b@example.com", "7");
+    let got = fx
+        .store
+        .use_verification_request("A@example.com", "493817", "secret")
+        .expect("use_verification_request");
+    assert!(got.is_some(), "the code works");
+    assert!(
+        fx.store
+            .use_verification_token("b@example.com", "7")
+            .expect("use_verification_token")
+            .is_some(),
+        "a one-character token works"
+    );
+    let err = fx
+        .store
+        .create_verification_request("a@example.com", URL, "", "secret", &p)
+        .expect_err("an empty token");
+    assert!(is_empty_err(&err, "token"), "{err:?}");
+    let long = "1".repeat(limits::MAX_TOKEN_LEN + 1);
+    let err = fx
+        .store
+        .create_verification_token(&VerificationToken {
+            identifier: "a@example.com".to_owned(),
+            token: long,
+            expires: fx.now() + Duration::minutes(10),
+        })
+        .expect_err("an oversized token");
+    assert!(
+        is_too_long_err(
+            &err,
+            "token",
+            limits::MAX_TOKEN_LEN + 1,
+            limits::MAX_TOKEN_LEN
+        ),
+        "{err:?}"
+    );
+    // Session tokens keep their floor.
+    let u = new_user(fx, None);
+    let err = fx
+        .store
+        .create_session_with(&NewSession {
+            user_id: u.id,
+            session_token: "123456".to_owned(),
+            expires: fx.now() + Duration::days(1),
+        })
+        .expect_err("short session tokens stay refused");
+    assert!(
+        is_low_entropy_err(&err, "session_token", limits::MIN_SESSION_TOKEN_BITS),
+        "{err:?}"
+    );
+    assert_eq!(report(fx).verification_requests, 0);
+}
+
+/// `SHORT_CODE_ATTEMPTS` wrong guesses for an identifier (spelled any way that normalizes
+/// alike, through any lookup) delete every outstanding link of it: the right code then fails.
+/// Other identifiers' links stay.
+pub(super) fn short_codes_wrong_guesses_burn_links<S: Backend>(fx: &Fixture<S>) {
+    let n = super::SHORT_CODE_ATTEMPTS;
+    mail_code(fx, "ada@example.com", "111111");
+    store_code(fx, "Ada@Example.com", "222222");
+    mail_code(fx, "bob@example.com", "333333");
+    let (p, _outbox) = recording_provider();
+    // n - 1 misses through three different lookups and spellings.
+    for i in 0..n - 1 {
+        match i % 3 {
+            0 => guess(fx, " ADA@example.com", "000000"),
+            1 => assert_eq!(
+                fx.store
+                    .get_verification_request("ada@EXAMPLE.com", "000001", "secret", &p)
+                    .expect("get_verification_request"),
+                None
+            ),
+            _ => assert_eq!(
+                fx.store
+                    .use_verification_request("ada@example.com", "000002", "secret")
+                    .expect("use_verification_request"),
+                None
+            ),
+        }
+    }
+    assert_eq!(
+        report(fx).verification_requests,
+        3,
+        "under the limit nothing is deleted"
+    );
+    // A miss for another identifier does not count for this one.
+    guess(fx, "bob@example.com", "999999");
+    assert_eq!(report(fx).verification_requests, 3);
+    // The limit: both of Ada's links go, Bob's stays.
+    guess(fx, "ada@example.com", "000003");
+    assert_eq!(report(fx).verification_requests, 1, "Ada's links are burnt");
+    assert_eq!(
+        fx.store
+            .use_verification_request("ada@example.com", "111111", "secret")
+            .expect("use_verification_request"),
+        None,
+        "the right code fails after the limit"
+    );
+    guess(fx, "ada@example.com", "222222");
+    assert!(
+        fx.store
+            .use_verification_request("bob@example.com", "333333", "secret")
+            .expect("use_verification_request")
+            .is_some(),
+        "Bob's link still works"
+    );
+    // A new code mailed afterwards works.
+    mail_code(fx, "ada@example.com", "444444");
+    assert!(
+        fx.store
+            .use_verification_request("ada@example.com", "444444", "secret")
+            .expect("use_verification_request")
+            .is_some(),
+        "a fresh code works"
+    );
+}
+
+/// A successful use (or lookup) forgets the failures.
+pub(super) fn short_codes_success_resets_failures<S: Backend>(fx: &Fixture<S>) {
+    let n = super::SHORT_CODE_ATTEMPTS;
+    let (p, _outbox) = recording_provider();
+    mail_code(fx, "ada@example.com", "111111");
+    for _ in 0..n - 1 {
+        guess(fx, "ada@example.com", "000000");
+    }
+    assert!(
+        fx.store
+            .use_verification_request("ada@example.com", "111111", "secret")
+            .expect("use_verification_request")
+            .is_some(),
+        "the right code within the limit"
+    );
+    mail_code(fx, "ada@example.com", "222222");
+    for _ in 0..n - 1 {
+        guess(fx, "ada@example.com", "000000");
+    }
+    assert_eq!(
+        report(fx).verification_requests,
+        1,
+        "the count started again after the success"
+    );
+    // A successful get resets too.
+    assert!(
+        fx.store
+            .get_verification_request("ada@example.com", "222222", "secret", &p)
+            .expect("get_verification_request")
+            .is_some()
+    );
+    for _ in 0..n - 1 {
+        guess(fx, "ada@example.com", "000000");
+    }
+    assert_eq!(report(fx).verification_requests, 1);
+    guess(fx, "ada@example.com", "000000");
+    assert_eq!(report(fx).verification_requests, 0, "the limit burns it");
+}
+
+/// Misses for an identifier without any link are not counted: there is nothing to guess.
+pub(super) fn short_codes_uncounted_without_a_link<S: Backend>(fx: &Fixture<S>) {
+    let n = super::SHORT_CODE_ATTEMPTS;
+    for _ in 0..n + 2 {
+        guess(fx, "ada@example.com", "000000");
+    }
+    mail_code(fx, "ada@example.com", "111111");
+    for _ in 0..n - 1 {
+        guess(fx, "ada@example.com", "000000");
+    }
+    assert_eq!(
+        report(fx).verification_requests,
+        1,
+        "only misses while a link existed count"
+    );
+}
+
+/// Failures count within `VERIFICATION_ATTEMPT_WINDOW_SECS` of the first; after it the count
+/// starts again, and purge removes the stale counter.
+pub(super) fn short_codes_count_in_a_window<S: Backend>(fx: &Fixture<S>) {
+    let n = super::SHORT_CODE_ATTEMPTS;
+    let window = Duration::seconds(limits::VERIFICATION_ATTEMPT_WINDOW_SECS);
+    let (p, _outbox) = recording_provider();
+    let long_lived = p.clone().max_age(Duration::days(3));
+    fx.store
+        .create_verification_request("ada@example.com", URL, "111111", "secret", &long_lived)
+        .expect("create_verification_request");
+    for _ in 0..n - 1 {
+        guess(fx, "ada@example.com", "000000");
+    }
+    fx.advance(window - MICRO);
+    guess(fx, "ada@example.com", "000000");
+    assert_eq!(
+        report(fx).verification_requests,
+        0,
+        "within the window the failures add up"
+    );
+
+    fx.store
+        .create_verification_request("bob@example.com", URL, "222222", "secret", &long_lived)
+        .expect("create_verification_request");
+    for _ in 0..n - 1 {
+        guess(fx, "bob@example.com", "000000");
+    }
+    fx.advance(window);
+    fx.store.purge_expired().expect("purge_expired");
+    for _ in 0..n - 1 {
+        guess(fx, "bob@example.com", "000000");
+    }
+    assert_eq!(
+        report(fx).verification_requests,
+        1,
+        "after the window the count starts again"
+    );
+    guess(fx, "bob@example.com", "000000");
+    assert_eq!(report(fx).verification_requests, 0);
+}
+
+/// The count is written in the lookup's transaction: a transaction that fails keeps none of
+/// its misses.
+pub(super) fn short_codes_counting_is_transactional<S: Backend>(fx: &Fixture<S>) {
+    let n = super::SHORT_CODE_ATTEMPTS;
+    mail_code(fx, "ada@example.com", "111111");
+    for _ in 0..3 {
+        let err = fx
+            .store
+            .write(|tx| {
+                for _ in 0..n - 1 {
+                    assert_eq!(
+                        tx.use_verification_token("ada@example.com", "000000")?,
+                        None
+                    );
+                }
+                Err::<(), _>(Error::InvalidConfig("rolled back on purpose"))
+            })
+            .expect_err("the closure fails");
+        assert!(matches!(err, Error::InvalidConfig(_)), "{err:?}");
+    }
+    assert_eq!(
+        report(fx).verification_requests,
+        1,
+        "rolled-back misses do not count"
+    );
+    fx.store
+        .write(|tx| {
+            for _ in 0..n {
+                assert_eq!(
+                    tx.use_verification_token("ada@example.com", "000000")?,
+                    None
+                );
+            }
+            Ok(())
+        })
+        .expect("the transaction commits");
+    assert_eq!(
+        report(fx).verification_requests,
+        0,
+        "committed misses burn the link, within one transaction too"
     );
 }

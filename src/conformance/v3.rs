@@ -5,8 +5,9 @@
 use chrono::Duration;
 
 use super::{
-    Backend, Fixture, MICRO, URL, failing_provider, new_user, oauth, profile, random_uuid,
-    recording_provider, register_passkey, report, sent, session_with, stored_user, unknown_user_id,
+    Backend, Fixture, MICRO, TOK, TOK_OTHER, TOK2, TOK3, URL, failing_provider, new_user, oauth,
+    profile, random_uuid, recording_provider, register_passkey, report, sent, session_with,
+    stored_user, unknown_user_id,
 };
 use crate::email::{EmailProvider, normalize_email};
 use crate::error::{Error, InputProblem};
@@ -415,7 +416,7 @@ pub(super) fn delete_user_is_idempotent_and_frees_keys<S: Backend>(fx: &Fixture<
     let credential_id = random_uuid();
     register_passkey(fx, &u.id, &credential_id, 1);
     fx.store
-        .create_verification_request("gone@example.com", URL, "tok", "sec", &provider)
+        .create_verification_request("gone@example.com", URL, TOK, "sec", &provider)
         .expect("create_verification_request");
 
     fx.store.delete_user(&u.id).expect("delete_user");
@@ -426,7 +427,7 @@ pub(super) fn delete_user_is_idempotent_and_frees_keys<S: Backend>(fx: &Fixture<
 
     assert!(
         fx.store
-            .get_verification_request("gone@example.com", "tok", "sec", &provider)
+            .get_verification_request("gone@example.com", TOK, "sec", &provider)
             .expect("get_verification_request")
             .is_some(),
         "verification requests are not tied to users"
@@ -1067,10 +1068,10 @@ pub(super) fn verification_request_mails_the_account_address<S: Backend>(fx: &Fi
     new_user(fx, Some("Kevin@Example.com"));
     let (provider, outbox) = recording_provider();
     fx.store
-        .create_verification_request("\u{212A}evin@example.com", URL, "tok-1", "s", &provider)
+        .create_verification_request("\u{212A}evin@example.com", URL, TOK, "s", &provider)
         .expect("create_verification_request");
     fx.store
-        .create_verification_request(" NEW\u{FF20}Example.com", URL, "tok-2", "s", &provider)
+        .create_verification_request(" NEW\u{FF20}Example.com", URL, TOK2, "s", &provider)
         .expect("create_verification_request");
     let to: Vec<String> = sent(&outbox).into_iter().map(|m| m.identifier).collect();
     assert_eq!(to, vec!["Kevin@Example.com", "new@example.com"]);
@@ -1085,7 +1086,7 @@ pub(super) fn verification_request_create_and_send<S: Backend>(fx: &Fixture<S>) 
     let (provider, outbox) = recording_provider();
     let req = fx
         .store
-        .create_verification_request(" Ada@Example.com", URL, "tok", "s3cret", &provider)
+        .create_verification_request(" Ada@Example.com", URL, TOK, "s3cret", &provider)
         .expect("create_verification_request");
     assert_eq!(
         req.identifier, " Ada@Example.com",
@@ -1093,7 +1094,7 @@ pub(super) fn verification_request_create_and_send<S: Backend>(fx: &Fixture<S>) 
     );
     assert_eq!(
         req.token,
-        hash_verification_token("tok", "s3cret"),
+        hash_verification_token(TOK, "s3cret"),
         "the hash, not the token"
     );
     assert_eq!(
@@ -1108,14 +1109,14 @@ pub(super) fn verification_request_create_and_send<S: Backend>(fx: &Fixture<S>) 
         vec![super::Mail {
             identifier: "ada@example.com".to_owned(),
             url: URL.to_owned(),
-            token: "tok".to_owned(),
+            token: TOK.to_owned(),
             provider: "email".to_owned(),
         }],
         "the sender got the normalized address (no account has it), URL, raw token and provider"
     );
     assert_eq!(
         fx.store
-            .get_verification_request("ada@example.com", "tok", "s3cret", &provider)
+            .get_verification_request("ada@example.com", TOK, "s3cret", &provider)
             .expect("get_verification_request"),
         Some(req),
         "found by the normalized identifier"
@@ -1125,16 +1126,16 @@ pub(super) fn verification_request_create_and_send<S: Backend>(fx: &Fixture<S>) 
     let short = provider.clone().max_age(Duration::minutes(15));
     let r = fx
         .store
-        .create_verification_request("b@example.com", URL, "tok2", "s3cret", &short)
+        .create_verification_request("b@example.com", URL, TOK2, "s3cret", &short)
         .expect("create_verification_request");
     assert_eq!(r.expires, fx.now() + Duration::minutes(15));
     assert_eq!(sent(&outbox).len(), 2);
 
     // Several links may be outstanding for one address.
     fx.store
-        .create_verification_request("b@example.com", URL, "tok3", "s3cret", &provider)
+        .create_verification_request("b@example.com", URL, TOK3, "s3cret", &provider)
         .expect("a second link for one address");
-    for tok in ["tok2", "tok3"] {
+    for tok in [TOK2, TOK3] {
         assert!(
             fx.store
                 .get_verification_request("b@example.com", tok, "s3cret", &provider)
@@ -1149,7 +1150,7 @@ pub(super) fn verification_request_create_and_send<S: Backend>(fx: &Fixture<S>) 
 pub(super) fn verification_request_send_failed<S: Backend>(fx: &Fixture<S>) {
     let err = fx
         .store
-        .create_verification_request("a@example.com", URL, "tok", "sec", &failing_provider())
+        .create_verification_request("a@example.com", URL, TOK, "sec", &failing_provider())
         .expect_err("a failing sender is an error");
     let Error::SendFailed(source) = &err else {
         panic!("expected SendFailed, got {err:?}");
@@ -1163,18 +1164,18 @@ pub(super) fn verification_request_send_failed<S: Backend>(fx: &Fixture<S>) {
     let (provider, outbox) = recording_provider();
     assert_eq!(
         fx.store
-            .get_verification_request("a@example.com", "tok", "sec", &provider)
+            .get_verification_request("a@example.com", TOK, "sec", &provider)
             .expect("get_verification_request"),
         None
     );
     assert_eq!(
         fx.store
-            .use_verification_token("a@example.com", &hash_verification_token("tok", "sec"))
+            .use_verification_token("a@example.com", &hash_verification_token(TOK, "sec"))
             .expect("use_verification_token"),
         None
     );
     fx.store
-        .create_verification_request("a@example.com", URL, "tok", "sec", &provider)
+        .create_verification_request("a@example.com", URL, TOK, "sec", &provider)
         .expect("the same token can be used again right away");
     assert_eq!(sent(&outbox).len(), 1);
 }
@@ -1183,36 +1184,33 @@ pub(super) fn verification_request_send_failed<S: Backend>(fx: &Fixture<S>) {
 pub(super) fn verification_request_identifier_must_match<S: Backend>(fx: &Fixture<S>) {
     let (p, _outbox) = recording_provider();
     fx.store
-        .create_verification_request("victim@example.com", URL, "tok", "sec", &p)
+        .create_verification_request("victim@example.com", URL, TOK, "sec", &p)
         .expect("create_verification_request");
     assert_eq!(
         fx.store
-            .get_verification_request("attacker@example.com", "tok", "sec", &p)
+            .get_verification_request("attacker@example.com", TOK, "sec", &p)
             .expect("get_verification_request"),
         None
     );
     assert_eq!(
         fx.store
-            .use_verification_request("attacker@example.com", "tok", "sec")
+            .use_verification_request("attacker@example.com", TOK, "sec")
             .expect("use_verification_request"),
         None
     );
     assert_eq!(
         fx.store
-            .use_verification_token(
-                "attacker@example.com",
-                &hash_verification_token("tok", "sec")
-            )
+            .use_verification_token("attacker@example.com", &hash_verification_token(TOK, "sec"))
             .expect("use_verification_token"),
         None
     );
     fx.store
-        .delete_verification_request("attacker@example.com", "tok", "sec", &p)
+        .delete_verification_request("attacker@example.com", TOK, "sec", &p)
         .expect("delete_verification_request");
     for blank in ["", "  "] {
         assert_eq!(
             fx.store
-                .get_verification_request(blank, "tok", "sec", &p)
+                .get_verification_request(blank, TOK, "sec", &p)
                 .expect("get_verification_request"),
             None,
             "a blank identifier matches nothing"
@@ -1220,21 +1218,21 @@ pub(super) fn verification_request_identifier_must_match<S: Backend>(fx: &Fixtur
     }
     assert_eq!(
         fx.store
-            .get_verification_request("victim@example.com", "tok2", "sec", &p)
+            .get_verification_request("victim@example.com", TOK2, "sec", &p)
             .expect("get_verification_request"),
         None,
         "wrong token"
     );
     assert_eq!(
         fx.store
-            .get_verification_request("victim@example.com", "tok", "sec2", &p)
+            .get_verification_request("victim@example.com", TOK, "sec2", &p)
             .expect("get_verification_request"),
         None,
         "wrong secret"
     );
     assert!(
         fx.store
-            .get_verification_request("victim@example.com", "tok", "sec", &p)
+            .get_verification_request("victim@example.com", TOK, "sec", &p)
             .expect("get_verification_request")
             .is_some(),
         "none of that consumed or removed it"
@@ -1243,13 +1241,13 @@ pub(super) fn verification_request_identifier_must_match<S: Backend>(fx: &Fixtur
     // An expired request is not deleted by a lookup with the wrong identifier either.
     let req = fx
         .store
-        .get_verification_request("victim@example.com", "tok", "sec", &p)
+        .get_verification_request("victim@example.com", TOK, "sec", &p)
         .expect("get_verification_request")
         .expect("present");
     fx.set_time(req.expires + MICRO);
     assert_eq!(
         fx.store
-            .get_verification_request("attacker@example.com", "tok", "sec", &p)
+            .get_verification_request("attacker@example.com", TOK, "sec", &p)
             .expect("get_verification_request"),
         None
     );
@@ -1265,7 +1263,7 @@ pub(super) fn verification_request_get_does_not_consume<S: Backend>(fx: &Fixture
     let (p, _outbox) = recording_provider();
     let req = fx
         .store
-        .create_verification_request("Mixed.Case@Example.COM ", URL, "tok", "sec", &p)
+        .create_verification_request("Mixed.Case@Example.COM ", URL, TOK, "sec", &p)
         .expect("create_verification_request");
     for q in [
         "mixed.case@example.com",
@@ -1274,7 +1272,7 @@ pub(super) fn verification_request_get_does_not_consume<S: Backend>(fx: &Fixture
     ] {
         assert_eq!(
             fx.store
-                .get_verification_request(q, "tok", "sec", &p)
+                .get_verification_request(q, TOK, "sec", &p)
                 .expect("get_verification_request")
                 .as_ref(),
             Some(&req),
@@ -1288,29 +1286,29 @@ pub(super) fn verification_request_get_does_not_consume<S: Backend>(fx: &Fixture
 pub(super) fn verification_request_delete<S: Backend>(fx: &Fixture<S>) {
     let (p, _outbox) = recording_provider();
     fx.store
-        .create_verification_request("a@example.com", URL, "tok", "sec", &p)
+        .create_verification_request("a@example.com", URL, TOK, "sec", &p)
         .expect("create_verification_request");
     fx.store
-        .create_verification_request("a@example.com", URL, "other", "sec", &p)
+        .create_verification_request("a@example.com", URL, TOK_OTHER, "sec", &p)
         .expect("create_verification_request");
     fx.store
-        .delete_verification_request("A@EXAMPLE.com", "tok", "sec", &p)
+        .delete_verification_request("A@EXAMPLE.com", TOK, "sec", &p)
         .expect("delete_verification_request");
     fx.store
-        .delete_verification_request("a@example.com", "tok", "sec", &p)
+        .delete_verification_request("a@example.com", TOK, "sec", &p)
         .expect("delete_verification_request again");
     fx.store
-        .delete_verification_request("nobody@example.com", "x", "y", &p)
+        .delete_verification_request("nobody@example.com", TOK3, "y", &p)
         .expect("delete_verification_request of nothing");
     assert_eq!(
         fx.store
-            .get_verification_request("a@example.com", "tok", "sec", &p)
+            .get_verification_request("a@example.com", TOK, "sec", &p)
             .expect("get_verification_request"),
         None
     );
     assert!(
         fx.store
-            .get_verification_request("a@example.com", "other", "sec", &p)
+            .get_verification_request("a@example.com", TOK_OTHER, "sec", &p)
             .expect("get_verification_request")
             .is_some()
     );
@@ -1322,24 +1320,24 @@ pub(super) fn verification_request_use_is_single_use<S: Backend>(fx: &Fixture<S>
     let (p, _outbox) = recording_provider();
     let req = fx
         .store
-        .create_verification_request("x@EXAMPLE.com", URL, "tok", "sec", &p)
+        .create_verification_request("x@EXAMPLE.com", URL, TOK, "sec", &p)
         .expect("create_verification_request");
     assert_eq!(
         fx.store
-            .use_verification_request("X@example.COM ", "tok", "sec")
+            .use_verification_request("X@example.COM ", TOK, "sec")
             .expect("use_verification_request"),
         Some(req)
     );
     assert_eq!(
         fx.store
-            .use_verification_request("x@example.com", "tok", "sec")
+            .use_verification_request("x@example.com", TOK, "sec")
             .expect("use_verification_request"),
         None,
         "the second use gives none"
     );
     assert_eq!(
         fx.store
-            .get_verification_request("x@example.com", "tok", "sec", &p)
+            .get_verification_request("x@example.com", TOK, "sec", &p)
             .expect("get_verification_request"),
         None
     );
@@ -1352,12 +1350,12 @@ pub(super) fn verification_request_expiry<S: Backend>(fx: &Fixture<S>) {
     let (p, _outbox) = recording_provider();
     let req = fx
         .store
-        .create_verification_request("a@example.com", URL, "tok", "sec", &p)
+        .create_verification_request("a@example.com", URL, TOK, "sec", &p)
         .expect("create_verification_request");
     fx.set_time(req.expires);
     assert_eq!(
         fx.store
-            .get_verification_request("a@example.com", "tok", "sec", &p)
+            .get_verification_request("a@example.com", TOK, "sec", &p)
             .expect("get_verification_request")
             .as_ref(),
         Some(&req),
@@ -1366,7 +1364,7 @@ pub(super) fn verification_request_expiry<S: Backend>(fx: &Fixture<S>) {
     fx.advance(MICRO);
     assert_eq!(
         fx.store
-            .get_verification_request("a@example.com", "tok", "sec", &p)
+            .get_verification_request("a@example.com", TOK, "sec", &p)
             .expect("get_verification_request"),
         None
     );
@@ -1378,12 +1376,12 @@ pub(super) fn verification_request_expiry<S: Backend>(fx: &Fixture<S>) {
 
     let req = fx
         .store
-        .create_verification_request("a@example.com", URL, "tok2", "sec", &p)
+        .create_verification_request("a@example.com", URL, TOK2, "sec", &p)
         .expect("create_verification_request");
     fx.set_time(req.expires + MICRO);
     assert_eq!(
         fx.store
-            .use_verification_request("a@example.com", "tok2", "sec")
+            .use_verification_request("a@example.com", TOK2, "sec")
             .expect("use_verification_request"),
         None
     );
@@ -1395,7 +1393,7 @@ pub(super) fn verification_request_expiry<S: Backend>(fx: &Fixture<S>) {
     fx.set_time(req.created_at);
     assert_eq!(
         fx.store
-            .get_verification_request("a@example.com", "tok2", "sec", &p)
+            .get_verification_request("a@example.com", TOK2, "sec", &p)
             .expect("get_verification_request"),
         None,
         "deleted, so not back when the clock goes back"
@@ -1408,12 +1406,12 @@ pub(super) fn verification_request_token_taken<S: Backend>(fx: &Fixture<S>) {
     let (p, outbox) = recording_provider();
     let first = fx
         .store
-        .create_verification_request("a@example.com", URL, "tok", "sec", &p)
+        .create_verification_request("a@example.com", URL, TOK, "sec", &p)
         .expect("create_verification_request");
     for ident in ["a@example.com", "b@example.com"] {
         let err = fx
             .store
-            .create_verification_request(ident, URL, "tok", "sec", &p)
+            .create_verification_request(ident, URL, TOK, "sec", &p)
             .expect_err("a live hash is taken");
         assert!(
             matches!(err, Error::VerificationTokenTaken),
@@ -1433,33 +1431,33 @@ pub(super) fn verification_request_token_taken<S: Backend>(fx: &Fixture<S>) {
     assert_eq!(sent(&outbox).len(), 1, "a refused request sends nothing");
     assert_eq!(
         fx.store
-            .get_verification_request("a@example.com", "tok", "sec", &p)
+            .get_verification_request("a@example.com", TOK, "sec", &p)
             .expect("get_verification_request")
             .as_ref(),
         Some(&first),
         "the original is intact"
     );
     fx.store
-        .create_verification_request("a@example.com", URL, "tok", "sec2", &p)
+        .create_verification_request("a@example.com", URL, TOK, "sec2", &p)
         .expect("another secret makes another hash");
 
     fx.set_time(first.expires + MICRO);
     let again = fx
         .store
-        .create_verification_request("c@example.com", URL, "tok", "sec", &p)
+        .create_verification_request("c@example.com", URL, TOK, "sec", &p)
         .expect("an expired hash can be reused");
     assert_ne!(again.id, first.id);
     assert_eq!(again.token, first.token);
     assert_eq!(
         fx.store
-            .get_verification_request("a@example.com", "tok", "sec", &p)
+            .get_verification_request("a@example.com", TOK, "sec", &p)
             .expect("get_verification_request"),
         None,
         "the old request was replaced"
     );
     assert!(
         fx.store
-            .get_verification_request("c@example.com", "tok", "sec", &p)
+            .get_verification_request("c@example.com", TOK, "sec", &p)
             .expect("get_verification_request")
             .is_some()
     );
@@ -1472,9 +1470,9 @@ pub(super) fn verification_hash_interop<S: Backend>(fx: &Fixture<S>) {
     // v3 request → Auth.js token.
     let req = fx
         .store
-        .create_verification_request("Ada@Example.com", URL, "raw-token", "app-secret", &p)
+        .create_verification_request("Ada@Example.com", URL, TOK, "app-secret", &p)
         .expect("create_verification_request");
-    let hash = hash_verification_token("raw-token", "app-secret");
+    let hash = hash_verification_token(TOK, "app-secret");
     assert_eq!(
         fx.store
             .use_verification_token("someone@example.com", &hash)
@@ -1495,7 +1493,7 @@ pub(super) fn verification_hash_interop<S: Backend>(fx: &Fixture<S>) {
     );
     assert_eq!(
         fx.store
-            .get_verification_request("ada@example.com", "raw-token", "app-secret", &p)
+            .get_verification_request("ada@example.com", TOK, "app-secret", &p)
             .expect("get_verification_request"),
         None,
         "and it was consumed"
@@ -1504,7 +1502,7 @@ pub(super) fn verification_hash_interop<S: Backend>(fx: &Fixture<S>) {
     // Auth.js token → v3 request.
     let token = VerificationToken {
         identifier: "grace@example.com".to_owned(),
-        token: hash_verification_token("other-raw", "app-secret"),
+        token: hash_verification_token(TOK_OTHER, "app-secret"),
         expires: fx.now() + Duration::minutes(10),
     };
     fx.store
@@ -1512,7 +1510,7 @@ pub(super) fn verification_hash_interop<S: Backend>(fx: &Fixture<S>) {
         .expect("create_verification_token");
     let found = fx
         .store
-        .get_verification_request("Grace@example.com", "other-raw", "app-secret", &p)
+        .get_verification_request("Grace@example.com", TOK_OTHER, "app-secret", &p)
         .expect("get_verification_request")
         .expect("an Auth.js token is found as a v3 request");
     assert_eq!(found.identifier, token.identifier);
@@ -1520,7 +1518,7 @@ pub(super) fn verification_hash_interop<S: Backend>(fx: &Fixture<S>) {
     assert_eq!(found.expires, token.expires);
     let used = fx
         .store
-        .use_verification_request("grace@example.com", "other-raw", "app-secret")
+        .use_verification_request("grace@example.com", TOK_OTHER, "app-secret")
         .expect("use_verification_request")
         .expect("and used as one");
     assert_eq!(used.token, token.token);
@@ -1535,13 +1533,13 @@ pub(super) fn verification_hash_interop<S: Backend>(fx: &Fixture<S>) {
     // A provider with another id makes no difference to the hash.
     let other = EmailProvider::new("magic-link", |_| Ok(()));
     fx.store
-        .create_verification_request("h@example.com", URL, "t3", "app-secret", &other)
+        .create_verification_request("h@example.com", URL, TOK3, "app-secret", &other)
         .expect("create_verification_request");
     assert!(
         fx.store
             .use_verification_token(
                 "h@example.com",
-                &hash_verification_token("t3", "app-secret")
+                &hash_verification_token(TOK3, "app-secret")
             )
             .expect("use_verification_token")
             .is_some()

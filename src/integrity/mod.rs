@@ -11,7 +11,8 @@ pub use report::{IntegrityProblem, IntegrityReport};
 use crate::error::Result;
 use crate::schema;
 use crate::tables::{
-    accounts, authenticators, credentials, sessions, users, verification, web_sessions,
+    accounts, authenticators, credentials, sessions, users, verification, verification_attempts,
+    web_sessions,
 };
 
 /// Checks the whole database as seen by `rtx`.
@@ -26,6 +27,7 @@ pub(crate) fn check(rtx: &redb::ReadTransaction) -> Result<IntegrityReport> {
     r.accounts = accounts::check(rtx, &mut r)?;
     r.sessions = sessions::check(rtx, &mut r)?;
     r.verification_requests = verification::check(rtx, &mut r)?;
+    verification_attempts::check(rtx, &mut r)?;
     r.credentials = credentials::check(rtx, &mut r)?;
     r.authenticators = authenticators::check(rtx, &mut r)?;
     r.web_sessions = web_sessions::check(rtx, &mut r)?;

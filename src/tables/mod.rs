@@ -9,6 +9,7 @@ mod prefixed;
 pub(crate) mod sessions;
 pub(crate) mod users;
 pub(crate) mod verification;
+pub(crate) mod verification_attempts;
 pub(crate) mod web_sessions;
 
 /// `true` if a record expiring at `expires` is expired at `now` (strictly later).

@@ -6,7 +6,7 @@ use crate::codec::{SessionRecord, micros};
 use crate::config::Config;
 use crate::contract::{SessionStore, UserStore};
 use crate::error::{Error, Result};
-use crate::limits::{self, MAX_SESSION_TOKEN_LEN};
+use crate::limits;
 use crate::model::{NewSession, Session, SessionId, SessionInfo, User, UserId};
 use crate::tables::sessions::{self, SessionTable};
 use crate::tables::{Lookup, is_expired};
@@ -124,7 +124,7 @@ impl SessionStore for WriteTxn<'_> {
     }
 
     fn create_session_with(&self, s: &NewSession) -> Result<Session> {
-        limits::required("session_token", &s.session_token, MAX_SESSION_TOKEN_LEN)?;
+        limits::session_token("session_token", &s.session_token)?;
         self.require_user(&s.user_id)?;
         if SessionTable::open(&self.txn)?.exists(&token::session_key(&s.session_token))? {
             return Err(Error::SessionTokenTaken);

@@ -10,7 +10,8 @@ use crate::limits::{self, MAX_TOKEN_LEN, MAX_URL_LEN};
 use crate::model::{VerificationRequest, VerificationRequestId, VerificationToken};
 use crate::schema::HashKey;
 use crate::tables::Lookup;
-use crate::tables::verification::{self, VerificationTables};
+use crate::tables::verification::{self, VerificationTables, identifier_key_of};
+use crate::tables::verification_attempts::AttemptTable;
 use crate::token;
 
 use super::{WriteTxn, add_micros};
@@ -30,7 +31,7 @@ impl WriteTxn<'_> {
     ) -> Result<(VerificationRequest, HashKey, String)> {
         let normalized = limits::email("identifier", identifier)?;
         limits::required("url", url, MAX_URL_LEN)?;
-        limits::required("token", raw_token, MAX_TOKEN_LEN)?;
+        limits::verification_token("token", raw_token, self.cfg.short_tokens_allowed())?;
         limits::required("secret", secret, MAX_TOKEN_LEN)?;
         let max_age = provider
             .link_max_age()
@@ -77,6 +78,48 @@ impl WriteTxn<'_> {
         VerificationTables::open(&self.txn)?.remove(key)?;
         Ok(())
     }
+
+    /// Whether a lookup by this raw token may find anything (see
+    /// `limits::verification_token_findable`).
+    fn findable(&self, token: &str) -> bool {
+        limits::verification_token_findable(token, self.cfg.short_tokens_allowed())
+    }
+
+    /// Books the outcome of a lookup of `identifier`'s link, when short tokens are allowed (else
+    /// nothing is counted): a miss counts a failure (the limit deletes every link of the
+    /// identifier), a live match forgets the failures, an expired match changes nothing.
+    fn book_attempt<T>(&self, identifier: &str, found: &Lookup<T>) -> Result<()> {
+        let Some(max) = self.cfg.max_failed_verifications else {
+            return Ok(());
+        };
+        let Some(ident) = identifier_key_of(identifier) else {
+            return Ok(());
+        };
+        match found {
+            Lookup::Missing => {
+                let mut links = VerificationTables::open(&self.txn)?;
+                AttemptTable::open(&self.txn)?.fail(&mut links, &ident, self.now_micros(), max)?;
+            }
+            Lookup::Live(_) => AttemptTable::open(&self.txn)?.reset(&ident)?,
+            Lookup::Expired => {}
+        }
+        Ok(())
+    }
+
+    /// Single use of the link under `key` made for `identifier`, with the attempt booked.
+    fn take_verification(
+        &self,
+        key: &HashKey,
+        identifier: &str,
+    ) -> Result<Option<crate::codec::VerificationRecord>> {
+        let found =
+            VerificationTables::open(&self.txn)?.take(key, identifier, self.now_micros())?;
+        self.book_attempt(identifier, &found)?;
+        Ok(match found {
+            Lookup::Live(r) => Some(r),
+            Lookup::Missing | Lookup::Expired => None,
+        })
+    }
 }
 
 impl VerificationStore for WriteTxn<'_> {
@@ -113,8 +156,13 @@ impl VerificationStore for WriteTxn<'_> {
         secret: &str,
         _provider: &EmailProvider,
     ) -> Result<Option<VerificationRequest>> {
+        if !self.findable(token) {
+            return Ok(None);
+        }
         let key = token::verification_key(token, secret);
-        match verification::find(&self.txn, &key, identifier, self.now_micros())? {
+        let found = verification::find(&self.txn, &key, identifier, self.now_micros())?;
+        self.book_attempt(identifier, &found)?;
+        match found {
             Lookup::Live(r) => verification::to_model(&r, &key).map(Some),
             Lookup::Missing => Ok(None),
             Lookup::Expired => {
@@ -131,6 +179,9 @@ impl VerificationStore for WriteTxn<'_> {
         secret: &str,
         _provider: &EmailProvider,
     ) -> Result<()> {
+        if !self.findable(token) {
+            return Ok(());
+        }
         let key = token::verification_key(token, secret);
         VerificationTables::open(&self.txn)?.take(&key, identifier, self.now_micros())?;
         Ok(())
@@ -142,16 +193,18 @@ impl VerificationStore for WriteTxn<'_> {
         token: &str,
         secret: &str,
     ) -> Result<Option<VerificationRequest>> {
+        if !self.findable(token) {
+            return Ok(None);
+        }
         let key = token::verification_key(token, secret);
-        VerificationTables::open(&self.txn)?
-            .take(&key, identifier, self.now_micros())?
+        self.take_verification(&key, identifier)?
             .map(|r| verification::to_model(&r, &key))
             .transpose()
     }
 
     fn create_verification_token(&self, t: &VerificationToken) -> Result<VerificationToken> {
         limits::email("identifier", &t.identifier)?;
-        limits::required("token", &t.token, MAX_TOKEN_LEN)?;
+        limits::verification_token("token", &t.token, self.cfg.short_tokens_allowed())?;
         let now = self.now_micros();
         let rec = VerificationRecord {
             id: Uuid::now_v7(),
@@ -174,9 +227,11 @@ impl VerificationStore for WriteTxn<'_> {
         identifier: &str,
         token_hash: &str,
     ) -> Result<Option<VerificationToken>> {
+        if !self.findable(token_hash) {
+            return Ok(None);
+        }
         let key = token::verification_token_key(token_hash);
-        VerificationTables::open(&self.txn)?
-            .take(&key, identifier, self.now_micros())?
+        self.take_verification(&key, identifier)?
             .map(|r| verification::to_token(&r, token_hash))
             .transpose()
     }

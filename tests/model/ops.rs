@@ -181,13 +181,13 @@ pub fn token_hash(ix: u8) -> String {
 /// How many caller-chosen session tokens [`session_token`] knows.
 pub const SESSION_TOKEN_COUNT: u8 = 5;
 
-/// A caller-chosen session token (`create_session_with`) with this index: two short ones, a
-/// random-UUID-shaped one (what Auth.js makes), the empty one and one byte over the 1 KiB
-/// limit (both invalid).
+/// A caller-chosen session token (`create_session_with`) with this index: two of letters,
+/// digits and hyphens (over the 120-bit entropy floor), a random-UUID-shaped one (what Auth.js
+/// makes), the empty one and one byte over the 1 KiB limit (both invalid).
 pub fn session_token(ix: u8) -> String {
     match ix % SESSION_TOKEN_COUNT {
-        0 => "session-a".to_owned(),
-        1 => "session-b".to_owned(),
+        0 => "session-a-0123456789abcdef0123456789abcdef".to_owned(),
+        1 => "session-b-0123456789abcdef0123456789abcdef".to_owned(),
         2 => "8b0f2c4e-3a5d-4e7f-9a1b-2c3d4e5f6a7b".to_owned(),
         3 => String::new(),
         _ => "s".repeat(1025),

@@ -1,7 +1,6 @@
 //! `SessionStore`: database sessions, stored under the SHA-256 of their token.
 
 use authdb::backend;
-use authdb::limits::MAX_SESSION_TOKEN_LEN;
 use authdb::{Error, NewSession, Result, Session, SessionId, SessionInfo, User, UserId};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -123,7 +122,7 @@ pub(crate) fn create_session(r: &impl Runner, user_id: &UserId) -> Result<Sessio
 }
 
 pub(crate) fn create_session_with(r: &impl Runner, s: &NewSession) -> Result<Session> {
-    backend::validate_required("session_token", &s.session_token, MAX_SESSION_TOKEN_LEN)?;
+    backend::validate_session_token("session_token", &s.session_token)?;
     let expires = backend::micros(s.expires);
     r.write(|db| {
         lock_user(db, &s.user_id)?;
