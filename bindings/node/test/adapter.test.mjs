@@ -123,25 +123,25 @@ describe('shapes', () => {
   test('sessions: Dates out, null when missing, deleteSession returns what it removed', async () => {
     const u = await adapter.createUser({ email: 'sess@example.com', emailVerified: null })
     const expires = new Date(Math.floor(Date.now() / 1000) * 1000 + 30 * 24 * HOUR)
-    const s = await adapter.createSession({ sessionToken: 'tok-1', userId: u.id, expires })
-    expect(s).toEqual({ sessionToken: 'tok-1', userId: u.id, expires })
+    const s = await adapter.createSession({ sessionToken: 'tok-1-5f1e0c7a2b9d4e8f6a3c1b0d', userId: u.id, expires })
+    expect(s).toEqual({ sessionToken: 'tok-1-5f1e0c7a2b9d4e8f6a3c1b0d', userId: u.id, expires })
     expect(s.expires).toBeInstanceOf(Date)
     // Without `expires` nothing changes and the stored session comes back.
-    expect(await adapter.updateSession({ sessionToken: 'tok-1' })).toEqual(s)
+    expect(await adapter.updateSession({ sessionToken: 'tok-1-5f1e0c7a2b9d4e8f6a3c1b0d' })).toEqual(s)
     expect(await adapter.updateSession({ sessionToken: 'missing', expires })).toBeNull()
-    const moved = await adapter.updateSession({ sessionToken: 'tok-1', userId: u.id, expires: later(HOUR) })
+    const moved = await adapter.updateSession({ sessionToken: 'tok-1-5f1e0c7a2b9d4e8f6a3c1b0d', userId: u.id, expires: later(HOUR) })
     expect(moved.userId).toBe(u.id)
-    expect(await adapter.deleteSession('tok-1')).toEqual(moved)
-    expect(await adapter.deleteSession('tok-1')).toBeNull()
-    expect(await adapter.getSessionAndUser('tok-1')).toBeNull()
+    expect(await adapter.deleteSession('tok-1-5f1e0c7a2b9d4e8f6a3c1b0d')).toEqual(moved)
+    expect(await adapter.deleteSession('tok-1-5f1e0c7a2b9d4e8f6a3c1b0d')).toBeNull()
+    expect(await adapter.getSessionAndUser('tok-1-5f1e0c7a2b9d4e8f6a3c1b0d')).toBeNull()
   })
 
   test('an expired session reads as null and is gone', async () => {
     const u = await adapter.createUser({ email: 'old@example.com', emailVerified: null })
-    await adapter.createSession({ sessionToken: 'old', userId: u.id, expires: new Date(Date.now() - 1000) })
-    expect(await adapter.getSessionAndUser('old')).toBeNull()
-    expect(await adapter.updateSession({ sessionToken: 'old', expires: later(HOUR) })).toBeNull()
-    expect(await db.session('old')).toBeNull()
+    await adapter.createSession({ sessionToken: 'old-5f1e0c7a2b9d4e8f6a3c1b0d', userId: u.id, expires: new Date(Date.now() - 1000) })
+    expect(await adapter.getSessionAndUser('old-5f1e0c7a2b9d4e8f6a3c1b0d')).toBeNull()
+    expect(await adapter.updateSession({ sessionToken: 'old-5f1e0c7a2b9d4e8f6a3c1b0d', expires: later(HOUR) })).toBeNull()
+    expect(await db.session('old-5f1e0c7a2b9d4e8f6a3c1b0d')).toBeNull()
   })
 
   test('authenticators: transports absent when not given', async () => {
@@ -200,11 +200,11 @@ describe('errors Auth.js expects to be thrown', () => {
       field: 'provider_type',
     })
 
-    await adapter.createSession({ sessionToken: 'same', userId: a.id, expires: later(HOUR) })
-    expect(await rejection(adapter.createSession({ sessionToken: 'same', userId: b.id, expires: later(HOUR) }))).toMatchObject({
+    await adapter.createSession({ sessionToken: 'same-5f1e0c7a2b9d4e8f6a3c1b0d', userId: a.id, expires: later(HOUR) })
+    expect(await rejection(adapter.createSession({ sessionToken: 'same-5f1e0c7a2b9d4e8f6a3c1b0d', userId: b.id, expires: later(HOUR) }))).toMatchObject({
       code: 'SessionTokenTaken',
     })
-    expect(await rejection(adapter.createSession({ sessionToken: 'other', userId: gone, expires: later(HOUR) }))).toMatchObject({
+    expect(await rejection(adapter.createSession({ sessionToken: 'other-5f1e0c7a2b9d4e8f6a3c1b0d', userId: gone, expires: later(HOUR) }))).toMatchObject({
       code: 'UserNotFound',
     })
 
@@ -361,7 +361,7 @@ describe('shared modes', () => {
          (async () => {
            const parent = await a.getUserByEmail('parent@example.com');
            const u = await a.createUser({ email: 'child@example.com', emailVerified: null });
-           await a.createSession({ sessionToken: 'from-child', userId: u.id, expires: new Date(Date.now() + 3600e3) });
+           await a.createSession({ sessionToken: 'from-child-5f1e0c7a2b9d4e8f6a3c1b0d', userId: u.id, expires: new Date(Date.now() + 3600e3) });
            console.log(JSON.stringify({ sawParent: parent && parent.id }));
          })().catch((e) => { console.error(e); process.exit(1) });`,
       ],
@@ -372,7 +372,7 @@ describe('shared modes', () => {
     const code = await new Promise((resolve) => child.once('exit', resolve))
     expect(code).toBe(0)
     expect(JSON.parse(out).sawParent).toBe(me.id)
-    const fromChild = await mine.getSessionAndUser('from-child')
+    const fromChild = await mine.getSessionAndUser('from-child-5f1e0c7a2b9d4e8f6a3c1b0d')
     expect(fromChild.user.email).toBe('child@example.com')
   })
 })
@@ -393,7 +393,7 @@ describe('off the JavaScript thread', () => {
       pending++
       calls.push(
         adapter
-          .createSession({ sessionToken: `loop-${i}`, userId: u.id, expires: later(HOUR) })
+          .createSession({ sessionToken: `loop-${i}-5f1e0c7a2b9d4e8f6a3c1b0d`, userId: u.id, expires: later(HOUR) })
           .finally(() => pending--),
       )
     }
