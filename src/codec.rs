@@ -4,9 +4,22 @@
 //! configuration) encoding of a private record struct; each record type has its own format
 //! number, bumped when its fields change (the migration in `migrate.rs` reads the old ones
 //! through [`v1`]). Sessions, the hottest record, have a fixed-width layout of their own
-//! ([`SessionRecord::encode`]). Timestamps are microseconds since the Unix epoch. Decoding is
-//! bounded (no record may claim more than [`MAX_RECORD_BYTES`]) and must consume the whole
-//! value, so damaged bytes give an error, never a panic or a huge allocation.
+//! ([`SessionRecord::encode`]). Timestamps are microseconds since the Unix epoch.
+//!
+//! Every stored value of schema version 2 ends with a 4-byte checksum (CRC-32C, little-endian)
+//! over the record's key and its bytes (see [`checksum_of`]). redb checks its page checksums
+//! only when a file is opened with verification or checked, not on ordinary reads, so without
+//! this a damaged byte inside a field that nothing else repeats (a name, a time) would be read
+//! back as a different value. The key is covered too, so a record whose key bytes were damaged
+//! (filing it under another token hash, credential id or user id) is caught as well; a
+//! mismatch is [`Error::Corrupt`] naming the table, never the content. Version-1 records had
+//! no checksum: [`v1::decode`] reads them without one.
+//!
+//! Decoding checks the checksum first, is bounded (no record may claim more than
+//! [`MAX_RECORD_BYTES`]) and must consume the whole value, so damaged bytes give an error,
+//! never a panic, a huge allocation or a wrong value.
+
+mod checksum;
 
 use bincode::config::{self, Configuration, Limit, LittleEndian, Varint};
 use chrono::{DateTime, Utc};
@@ -33,14 +46,56 @@ pub(crate) trait Record: Serialize + DeserializeOwned {
     const FORMAT: u8;
 }
 
-pub(crate) fn encode<R: Record>(value: &R) -> Result<Vec<u8>> {
+/// The length of the checksum at the end of every stored value.
+pub(crate) const CHECKSUM_LEN: usize = 4;
+
+/// The checksum stored after a record's bytes: CRC-32C over the key's length (4 bytes,
+/// little-endian), the key and the record's bytes (format byte included).
+pub(crate) fn checksum_of(key: &[u8], body: &[u8]) -> [u8; CHECKSUM_LEN] {
+    let key_len = u32::try_from(key.len()).unwrap_or(u32::MAX);
+    checksum::Crc32c::new()
+        .update(&key_len.to_le_bytes())
+        .update(key)
+        .update(body)
+        .finish()
+        .to_le_bytes()
+}
+
+/// The record's bytes of a stored value, once its checksum (for `key`) verifies.
+pub(crate) fn verified_body<'a>(
+    table: &'static str,
+    key: &[u8],
+    stored: &'a [u8],
+) -> Result<&'a [u8]> {
+    let Some((body, sum)) = stored.split_last_chunk::<CHECKSUM_LEN>() else {
+        return Err(Error::corrupt(table, "record too short for its checksum"));
+    };
+    if *sum != checksum_of(key, body) {
+        return Err(Error::corrupt(
+            table,
+            "checksum mismatch: the record's bytes (or its key) are damaged",
+        ));
+    }
+    Ok(body)
+}
+
+/// Encodes `value`, to be stored under `key` (the table's key bytes), with its checksum.
+pub(crate) fn encode<R: Record>(key: &[u8], value: &R) -> Result<Vec<u8>> {
     let mut out = vec![R::FORMAT];
     bincode::serde::encode_into_std_write(value, &mut out, cfg())
         .map_err(|e| Error::corrupt(R::TABLE, format!("cannot encode record: {e}")))?;
+    let sum = checksum_of(key, &out);
+    out.extend_from_slice(&sum);
     Ok(out)
 }
 
-pub(crate) fn decode<R: Record>(bytes: &[u8]) -> Result<R> {
+/// Decodes the value stored under `key` (the table's key bytes), checksum first.
+pub(crate) fn decode<R: Record>(key: &[u8], stored: &[u8]) -> Result<R> {
+    decode_body(verified_body(R::TABLE, key, stored)?)
+}
+
+/// Decodes a record's bytes (format byte and bincode), without a checksum.
+fn decode_body<R: Record>(bytes: &[u8]) -> Result<R> {
     let Some((&version, body)) = bytes.split_first() else {
         return Err(Error::corrupt(R::TABLE, "empty record"));
     };
@@ -218,12 +273,13 @@ pub(crate) struct SessionRecord {
     pub updated_at: i64,
 }
 
-/// Format byte + two UUIDs + four timestamps.
-pub(crate) const SESSION_RECORD_LEN: usize = 1 + 16 + 16 + 4 * 8;
+/// Format byte + two UUIDs + four timestamps + checksum.
+pub(crate) const SESSION_RECORD_LEN: usize = 1 + 16 + 16 + 4 * 8 + CHECKSUM_LEN;
 const SESSION_FORMAT: u8 = 1;
 
 impl SessionRecord {
-    pub(crate) fn encode(&self) -> [u8; SESSION_RECORD_LEN] {
+    /// The stored value of this session under the token hash `hash`.
+    pub(crate) fn encode(&self, hash: &[u8; 32]) -> [u8; SESSION_RECORD_LEN] {
         let mut out = [0u8; SESSION_RECORD_LEN];
         let mut w = Writer(&mut out, 0);
         w.put(&[SESSION_FORMAT]);
@@ -237,15 +293,26 @@ impl SessionRecord {
         ] {
             w.put(&t.to_le_bytes());
         }
+        let sum = out
+            .split_last_chunk::<CHECKSUM_LEN>()
+            .map(|(body, _)| checksum_of(hash, body))
+            .unwrap_or_default();
+        if let Some(tail) = out.last_chunk_mut::<CHECKSUM_LEN>() {
+            *tail = sum;
+        }
         out
     }
 
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
+    /// The session stored under the token hash `hash`, checksum first.
+    pub(crate) fn decode(hash: &[u8; 32], bytes: &[u8]) -> Result<Self> {
         const T: &str = schema::SESSIONS_NAME;
-        let b: &[u8; SESSION_RECORD_LEN] = bytes
-            .try_into()
-            .map_err(|_| Error::corrupt(T, "session record has the wrong length"))?;
-        let (format, rest) = b.split_first().ok_or_else(|| Error::corrupt(T, "empty"))?;
+        if bytes.len() != SESSION_RECORD_LEN {
+            return Err(Error::corrupt(T, "session record has the wrong length"));
+        }
+        let body = verified_body(T, hash, bytes)?;
+        let (format, rest) = body
+            .split_first()
+            .ok_or_else(|| Error::corrupt(T, "empty"))?;
         if *format != SESSION_FORMAT {
             return Err(Error::corrupt(
                 T,
@@ -346,8 +413,11 @@ pub(crate) mod v1 {
         const FORMAT: u8 = 1;
     }
 
+    /// Decodes a version-1 value: format byte and bincode, no checksum. Records of tables
+    /// the migration does not otherwise change (verification requests, passwords) are read
+    /// this way and written back with their checksum.
     pub(crate) fn decode<R: Record>(bytes: &[u8]) -> Result<R> {
-        super::decode(bytes)
+        super::decode_body(bytes)
     }
 }
 
@@ -355,33 +425,83 @@ pub(crate) mod v1 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn round_trip_and_rejects_damage() {
-        let r = VerificationRecord {
+    fn sample() -> VerificationRecord {
+        VerificationRecord {
             id: Uuid::now_v7(),
             identifier: "a@x.io".into(),
             expires: 5,
             created_at: 1,
             updated_at: 2,
-        };
-        let bytes = encode(&r).unwrap();
+        }
+    }
+
+    #[test]
+    fn round_trip_and_rejects_damage() {
+        let key = [3u8; 32];
+        let r = sample();
+        let bytes = encode(&key, &r).unwrap();
         assert_eq!(bytes[0], VerificationRecord::FORMAT);
-        assert_eq!(decode::<VerificationRecord>(&bytes).unwrap(), r);
-        assert!(decode::<VerificationRecord>(&[]).is_err());
-        assert!(decode::<VerificationRecord>(&[9]).is_err());
-        assert!(decode::<VerificationRecord>(&bytes[..bytes.len() - 1]).is_err());
+        assert_eq!(decode::<VerificationRecord>(&key, &bytes).unwrap(), r);
+        assert!(decode::<VerificationRecord>(&key, &[]).is_err());
+        assert!(decode::<VerificationRecord>(&key, &[9]).is_err());
+        assert!(decode::<VerificationRecord>(&key, &bytes[..bytes.len() - 1]).is_err());
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(decode::<VerificationRecord>(&longer).is_err());
-        // A string claiming a gigantic length is refused without allocating it.
+        assert!(decode::<VerificationRecord>(&key, &longer).is_err());
+        // A string claiming a gigantic length is refused without allocating it, even with a
+        // valid checksum.
         let mut huge = vec![UserRecord::FORMAT];
         huge.extend_from_slice(&[16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         huge.extend_from_slice(&[0xfc, 0xff, 0xff, 0xff, 0x7f]);
-        assert!(decode::<UserRecord>(&huge).is_err());
+        let sum = checksum_of(&[1; 16], &huge);
+        huge.extend_from_slice(&sum);
+        assert!(decode::<UserRecord>(&[1; 16], &huge).is_err());
+    }
+
+    /// Every single damaged byte of a record, or of its key, is a checksum error naming the
+    /// table and nothing of the content.
+    #[test]
+    fn any_damaged_byte_is_caught() {
+        let key = [3u8; 32];
+        let bytes = encode(&key, &sample()).unwrap();
+        for i in 0..bytes.len() {
+            for flip in [0x01, 0x80, 0xff] {
+                let mut bad = bytes.clone();
+                bad[i] ^= flip;
+                let Err(Error::Corrupt { table, detail }) =
+                    decode::<VerificationRecord>(&key, &bad)
+                else {
+                    panic!("byte {i} ^ {flip:#x} not caught");
+                };
+                assert_eq!(table, schema::VERIFICATION_NAME);
+                assert!(detail.contains("checksum"), "{detail}");
+                assert!(!detail.contains("a@x.io"));
+            }
+        }
+        for i in 0..key.len() {
+            let mut other = key;
+            other[i] ^= 0x10;
+            assert!(
+                decode::<VerificationRecord>(&other, &bytes).is_err(),
+                "key byte {i}"
+            );
+        }
+        // The key length is covered: the same bytes under a shorter key do not verify.
+        assert!(decode::<VerificationRecord>(&key[..31], &bytes).is_err());
+    }
+
+    #[test]
+    fn version_1_values_have_no_checksum() {
+        let r = sample();
+        let stored = encode(&[0; 32], &r).unwrap();
+        let v1_bytes = &stored[..stored.len() - CHECKSUM_LEN];
+        assert_eq!(v1::decode::<VerificationRecord>(v1_bytes).unwrap(), r);
+        assert!(decode::<VerificationRecord>(&[0; 32], v1_bytes).is_err());
     }
 
     #[test]
     fn session_records_are_fixed_width_and_checked() {
+        let hash = [7u8; 32];
         let r = SessionRecord {
             id: Uuid::now_v7(),
             user_id: Uuid::now_v7(),
@@ -390,11 +510,19 @@ mod tests {
             created_at: i64::MIN,
             updated_at: i64::MAX,
         };
-        let bytes = r.encode();
-        assert_eq!(SessionRecord::decode(&bytes).unwrap(), r);
-        assert!(SessionRecord::decode(&bytes[1..]).is_err());
+        let bytes = r.encode(&hash);
+        assert_eq!(SessionRecord::decode(&hash, &bytes).unwrap(), r);
+        assert!(SessionRecord::decode(&hash, &bytes[1..]).is_err());
         let mut bad = bytes;
         bad[0] = 9;
-        assert!(SessionRecord::decode(&bad).is_err());
+        assert!(SessionRecord::decode(&hash, &bad).is_err());
+        for i in 0..bytes.len() {
+            let mut bad = bytes;
+            bad[i] ^= 0x04;
+            assert!(SessionRecord::decode(&hash, &bad).is_err(), "byte {i}");
+        }
+        let mut other = hash;
+        other[31] ^= 1;
+        assert!(SessionRecord::decode(&other, &bytes).is_err());
     }
 }

@@ -573,7 +573,7 @@ fn export_snapshot(
     })?;
     for e in rtx.users()?.iter()? {
         let (k, v) = e?;
-        let r: UserRecord = codec::decode(v.value())?;
+        let r: UserRecord = codec::decode(&k.value(), v.value())?;
         if *r.id.as_bytes() != k.value() {
             return Err(key_mismatch(schema::USERS_NAME));
         }
@@ -592,7 +592,7 @@ fn export_snapshot(
     }
     for e in rtx.credentials()?.iter()? {
         let (k, v) = e?;
-        let r: CredentialRecord = codec::decode(v.value())?;
+        let r: CredentialRecord = codec::decode(&k.value(), v.value())?;
         o.line(&Line::Password(PasswordLine {
             user_id: Uuid::from_bytes(k.value()),
             hash: r.phc,
@@ -602,7 +602,7 @@ fn export_snapshot(
     }
     for e in rtx.accounts()?.iter()? {
         let (k, v) = e?;
-        let r: AccountRecord = codec::decode(v.value())?;
+        let r: AccountRecord = codec::decode(&k.value(), v.value())?;
         if *r.id.as_bytes() != k.value() {
             return Err(key_mismatch(schema::ACCOUNTS_NAME));
         }
@@ -642,7 +642,7 @@ fn export_snapshot(
     })?;
     for e in rtx.authenticators()?.iter()? {
         let (k, v) = e?;
-        let r: AuthenticatorRecord = codec::decode(v.value())?;
+        let r: AuthenticatorRecord = codec::decode(k.value().as_bytes(), v.value())?;
         o.line(&Line::Authenticator(AuthenticatorLine {
             credential_id: k.value().to_owned(),
             user_id: r.user_id,
@@ -659,7 +659,7 @@ fn export_snapshot(
     }
     for e in rtx.verification()?.iter()? {
         let (k, v) = e?;
-        let r: VerificationRecord = codec::decode(v.value())?;
+        let r: VerificationRecord = codec::decode(&k.value(), v.value())?;
         o.line(&Line::Verification(VerificationLine {
             id: r.id,
             identifier: r.identifier,

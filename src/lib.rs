@@ -118,7 +118,10 @@ pub use model::{
 pub use password::PasswordParams;
 pub use purge::{PURGE_BATCH, PurgeTask, PurgeTaskStats};
 pub use rekey::{REKEY_BATCH, RekeyStats, rekey, rekey_with_progress};
-pub use salvage::{SalvageOptions, SalvageReport, TableSalvage, salvage, salvage_with};
+pub use salvage::{
+    SalvageOptions, SalvageProgress, SalvageReport, TableSalvage, salvage, salvage_with,
+    salvage_with_progress,
+};
 pub use schema::SCHEMA_VERSION;
 pub use stats::{Stats, StorageStats};
 pub use token::hash_verification_token;
@@ -143,26 +146,59 @@ pub struct ReadmeDoctests;
 #[doc(hidden)]
 pub mod fuzzing {
     use crate::codec::{
-        AccountRecord, AuthenticatorRecord, CredentialRecord, SessionRecord, UserRecord,
-        VerificationRecord, WebSessionRecord, decode,
+        AccountRecord, AuthenticatorRecord, CHECKSUM_LEN, CredentialRecord, SessionRecord,
+        UserRecord, VerificationRecord, WebSessionRecord, checksum_of, decode,
     };
     use crate::tables;
 
-    /// Decodes `bytes` as the record type of table number `table % 7` (users, accounts,
-    /// sessions, verification requests, credentials, authenticators, web sessions) and turns
-    /// it into its model, as a read would; never panics.
+    /// Decodes `bytes` as a stored value of the record type of table number `table % 7`
+    /// (users, accounts, sessions, verification requests, credentials, authenticators, web
+    /// sessions) and turns it into its model, as a read would; never panics.
+    ///
+    /// Every stored value ends with a checksum over its key and bytes, which arbitrary input
+    /// almost never matches. So `bytes` is decoded twice: once as given (reaching the checksum
+    /// check), then with its last four bytes replaced by the right checksum, so the decoders
+    /// behind the check see every input. The second result is returned.
     pub fn decode_record(table: u8, bytes: &[u8]) -> crate::Result<()> {
-        let key = crate::EncryptionKey::from_bytes([7; 32]);
+        let _ = decode_as(table, bytes);
+        let Some((body, _)) = bytes.split_last_chunk::<CHECKSUM_LEN>() else {
+            return decode_as(table, bytes);
+        };
+        let mut sealed = body.to_vec();
+        sealed.extend_from_slice(&checksum_of(key_of(table), body));
+        decode_as(table, &sealed)
+    }
+
+    /// The token or id hash the values are stored under here.
+    const HASH: [u8; 32] = [0; 32];
+
+    /// The key the values of `table` are checked against here.
+    fn key_of(table: u8) -> &'static [u8] {
         match table % 7 {
-            0 => tables::users::to_model(&decode::<UserRecord>(bytes)?).map(drop),
-            1 => tables::accounts::to_model(&decode::<AccountRecord>(bytes)?, Some(&key)).map(drop),
-            2 => tables::sessions::to_info(&SessionRecord::decode(bytes)?).map(drop),
-            3 => tables::verification::to_model(&decode::<VerificationRecord>(bytes)?, &[0; 32])
+            // Users, accounts and passwords are keyed by a 16-byte id, authenticators by a
+            // credential id ("id"), the others by a 32-byte hash.
+            0 | 1 | 4 => &HASH[..16],
+            5 => b"id",
+            _ => &HASH,
+        }
+    }
+
+    fn decode_as(table: u8, bytes: &[u8]) -> crate::Result<()> {
+        let enc = crate::EncryptionKey::from_bytes([7; 32]);
+        let key = key_of(table);
+        match table % 7 {
+            0 => tables::users::to_model(&decode::<UserRecord>(key, bytes)?).map(drop),
+            1 => tables::accounts::to_model(&decode::<AccountRecord>(key, bytes)?, Some(&enc))
                 .map(drop),
-            4 => decode::<CredentialRecord>(bytes).map(drop),
-            5 => tables::authenticators::to_model("id", &decode::<AuthenticatorRecord>(bytes)?)
+            2 => tables::sessions::to_info(&SessionRecord::decode(&HASH, bytes)?).map(drop),
+            3 => tables::verification::to_model(&decode::<VerificationRecord>(key, bytes)?, &HASH)
                 .map(drop),
-            _ => tables::web_sessions::to_info(&decode::<WebSessionRecord>(bytes)?, &[0; 32])
+            4 => decode::<CredentialRecord>(key, bytes).map(drop),
+            5 => {
+                tables::authenticators::to_model("id", &decode::<AuthenticatorRecord>(key, bytes)?)
+                    .map(drop)
+            }
+            _ => tables::web_sessions::to_info(&decode::<WebSessionRecord>(key, bytes)?, &HASH)
                 .map(drop),
         }
     }

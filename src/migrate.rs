@@ -9,11 +9,15 @@
 //!   normalize alike stop the migration ([`Error::MigrationFailed`], naming both ids);
 //! - the three session tables become one (see `tables/sessions.rs`);
 //! - the authenticator tables are created, and the verification links get their
-//!   by-identifier index (`idx:verification_by_identifier`) and an empty attempts table.
+//!   by-identifier index (`idx:verification_by_identifier`) and an empty attempts table;
+//! - every record gains its checksum (see `codec.rs`): the tables above are rewritten anyway;
+//!   verification requests and passwords, unchanged otherwise, are rewritten for it.
 
 use redb::ReadableTable;
 
-use crate::codec::{self, AccountRecord, SessionRecord, UserRecord, v1};
+use crate::codec::{
+    self, AccountRecord, CredentialRecord, SessionRecord, UserRecord, VerificationRecord, v1,
+};
 use crate::crypto::upgrade_v1_sealed;
 use crate::email::normalize_email;
 use crate::error::{Error, Result};
@@ -33,6 +37,8 @@ pub(crate) fn migrate(db: &redb::Database, from: u64) -> Result<()> {
     users_v1(&wtx)?;
     accounts_v1(&wtx)?;
     sessions_v1(&wtx)?;
+    checksummed_v1(&wtx)?;
+    // After the rewrite above: the index is built from the checksummed records.
     crate::tables::verification::VerificationTables::open(&wtx)?.rebuild_identifier_index()?;
     schema::create_tables(&wtx)?;
     wtx.commit()?;
@@ -75,7 +81,7 @@ fn users_v1(wtx: &redb::WriteTransaction) -> Result<()> {
     wtx.delete_table(schema::USERS_BY_EMAIL)?;
     let mut by_email = wtx.open_table(schema::USERS_BY_EMAIL)?;
     for (key, rec) in &upgraded {
-        users.insert(key, codec::encode(rec)?.as_slice())?;
+        users.insert(key, codec::encode(key, rec)?.as_slice())?;
         if let Some(email) = &rec.email {
             let n = normalize_email(email);
             if let Some(other) = by_email.insert(n.as_str(), key)? {
@@ -121,7 +127,7 @@ fn accounts_v1(wtx: &redb::WriteTransaction) -> Result<()> {
         ));
     }
     for (key, rec) in &upgraded {
-        accounts.insert(key, codec::encode(rec)?.as_slice())?;
+        accounts.insert(key, codec::encode(key, rec)?.as_slice())?;
     }
     Ok(())
 }
@@ -155,6 +161,37 @@ fn sessions_v1(wtx: &redb::WriteTransaction) -> Result<()> {
     let mut t = crate::tables::sessions::SessionTable::open(wtx)?;
     for (hash, rec) in &old {
         t.insert(hash, rec)?;
+    }
+    Ok(())
+}
+
+/// Verification requests and passwords kept their version-1 layout; they are rewritten with
+/// the checksum every version-2 record carries.
+fn checksummed_v1(wtx: &redb::WriteTransaction) -> Result<()> {
+    let mut t = wtx.open_table(schema::VERIFICATION)?;
+    let mut old: Vec<(schema::HashKey, VerificationRecord)> = Vec::new();
+    for e in t.iter()? {
+        let (k, v) = e?;
+        let key = k.value();
+        let rec = v1::decode(v.value())
+            .map_err(|e| undecodable(schema::VERIFICATION_NAME, &crate::token::hex(&key), &e))?;
+        old.push((key, rec));
+    }
+    for (key, rec) in &old {
+        t.insert(key, codec::encode(key, rec)?.as_slice())?;
+    }
+    drop(t);
+    let mut t = wtx.open_table(schema::CREDENTIALS)?;
+    let mut old: Vec<(IdKey, CredentialRecord)> = Vec::new();
+    for e in t.iter()? {
+        let (k, v) = e?;
+        let key = k.value();
+        let rec = v1::decode(v.value())
+            .map_err(|e| undecodable(schema::CREDENTIALS_NAME, &id_str(&key), &e))?;
+        old.push((key, rec));
+    }
+    for (key, rec) in &old {
+        t.insert(key, codec::encode(key, rec)?.as_slice())?;
     }
     Ok(())
 }

@@ -17,17 +17,20 @@
 //!   so the entries on both sides of a damaged page come back. redb prints its panic messages
 //!   to standard error while this happens.
 //! - redb does not check page checksums on ordinary reads, so damage inside a record's bytes is
-//!   caught only by authdb's own checks. Each record must decode completely, pass the checks
-//!   `check_integrity` applies (timestamps in range, a valid argon2id string, the id equal to
-//!   its key), refer to a user that was recovered, and agree with its index entries in the
+//!   caught by authdb's own checks. First of them, every stored value carries a checksum over
+//!   its key and its bytes (CRC-32C, see `codec.rs`): a record is kept only if it verifies, so
+//!   no damaged byte of a record or of its key — a name, a time, a token hash — is ever kept.
+//!   Each record must then decode completely, pass the checks `check_integrity` applies
+//!   (timestamps in range, a valid argon2id string, the id equal to its key, sizes within the
+//!   limits), refer to a user that was recovered, and agree with its index entries in the
 //!   damaged file whenever that index could be read completely (the user's email index entry,
 //!   an account's provider and by-user entries, a link's expiry entry, an authenticator's
 //!   by-user entry). Given the encryption key, accounts must also open under it (each sealed
-//!   value is authenticated). A damaged byte in a field that nothing else repeats (a name, a
-//!   time, a session's creation time) can still go unnoticed; with the key, no damage to an
-//!   account's secrets can.
-//! - Records that fail are dropped and counted; index entries are never copied, only rebuilt.
-//!   tower-sessions data (`web_sessions`) is not salvaged: those users sign in again.
+//!   value is authenticated).
+//! - Records that fail are dropped and counted; index entries are never copied, only rebuilt
+//!   (sessions' and web sessions' by-user and expiry entries included).
+//! - tower-sessions records (`web_sessions`) are salvaged like sessions: a record naming a
+//!   user is kept only if that user was recovered.
 
 use std::collections::{BTreeMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -41,12 +44,13 @@ use serde::Serialize;
 
 use crate::codec::{
     self, AccountRecord, AuthenticatorRecord, CredentialRecord, SessionRecord, UserRecord,
-    VerificationRecord, from_micros, opt_from_micros,
+    VerificationRecord, WebSessionRecord, from_micros, opt_from_micros,
 };
 use crate::crypto::EncryptionKey;
 use crate::email::normalize_email;
 use crate::error::{Error, Result};
 use crate::limits;
+use crate::model::web_session::MAX_WEB_SESSION_DATA_LEN;
 use crate::model::{NewAccount, NewAuthenticator, NewUser};
 use crate::schema::{self, ExpiryKey, HashKey, IdKey};
 use crate::tables::accounts::AccountTables;
@@ -54,6 +58,7 @@ use crate::tables::authenticators::{self, AuthenticatorTables};
 use crate::tables::sessions::{self, SessionTable};
 use crate::tables::users::{self, UserTables};
 use crate::tables::verification::{self, VerificationTables};
+use crate::tables::web_sessions::{self, WebSessionTable};
 use crate::tables::{accounts, credentials};
 
 /// Settings of [`salvage_with`].
@@ -122,7 +127,7 @@ pub struct SalvageReport {
     /// checksum.
     pub verified_open: bool,
     /// One entry per record table: users, credentials, accounts, sessions, verification
-    /// requests, authenticators.
+    /// requests, authenticators, web sessions.
     pub tables: Vec<TableSalvage>,
     /// Whether `check_integrity` on the new file found nothing (it always should).
     pub output_clean: bool,
@@ -142,6 +147,55 @@ impl SalvageReport {
     }
 }
 
+/// How far [`salvage_with_progress`] has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SalvageProgress {
+    /// Reading the damaged file: entries read so far (records and index entries, over all
+    /// tables; how many there are is not known until the end, the file being damaged).
+    Reading {
+        /// Entries read so far.
+        entries: u64,
+    },
+    /// Checking and writing the records read: `done` of `total` entries examined.
+    Writing {
+        /// Entries examined so far.
+        done: u64,
+        /// Entries to examine.
+        total: u64,
+    },
+}
+
+/// Reports progress to a caller's callback, every [`Ticker::EVERY`] steps and at the end of
+/// each phase.
+struct Ticker<'a> {
+    f: &'a mut dyn FnMut(SalvageProgress),
+    read: u64,
+    done: u64,
+    total: u64,
+}
+
+impl Ticker<'_> {
+    const EVERY: u64 = 256;
+
+    fn read_one(&mut self) {
+        self.read += 1;
+        if self.read.is_multiple_of(Self::EVERY) {
+            (self.f)(SalvageProgress::Reading { entries: self.read });
+        }
+    }
+
+    fn write_one(&mut self) {
+        self.done += 1;
+        if self.done.is_multiple_of(Self::EVERY) || self.done == self.total {
+            (self.f)(SalvageProgress::Writing {
+                done: self.done,
+                total: self.total,
+            });
+        }
+    }
+}
+
 /// Recovers every record of the damaged database at `damaged` that still decodes and passes
 /// its checks into a new database at `new` (which must not exist), rebuilding every index.
 /// See the [module docs](self) for how, and what it cannot notice. `damaged` is not modified.
@@ -154,6 +208,17 @@ pub fn salvage_with(
     damaged: impl AsRef<Path>,
     new: impl AsRef<Path>,
     opts: &SalvageOptions,
+) -> Result<SalvageReport> {
+    salvage_with_progress(damaged, new, opts, |_| {})
+}
+
+/// [`salvage_with`], calling `progress` as it reads the damaged file and as it writes the
+/// new one (for a progress bar).
+pub fn salvage_with_progress(
+    damaged: impl AsRef<Path>,
+    new: impl AsRef<Path>,
+    opts: &SalvageOptions,
+    mut progress: impl FnMut(SalvageProgress),
 ) -> Result<SalvageReport> {
     let (damaged, new) = (damaged.as_ref(), new.as_ref());
     if new.exists() {
@@ -168,7 +233,15 @@ pub fn salvage_with(
     }
     let work = WorkCopy::new(damaged, new)?;
     let (db, verified_open) = work.open()?;
-    let found = read_all(&db);
+    let mut tick = Ticker {
+        f: &mut progress,
+        read: 0,
+        done: 0,
+        total: 0,
+    };
+    let found = read_all(&db, &mut tick);
+    (tick.f)(SalvageProgress::Reading { entries: tick.read });
+    tick.total = found.records();
     drop(db);
     drop(work);
     let mut report = SalvageReport {
@@ -179,7 +252,7 @@ pub fn salvage_with(
     crate::backup::create_new_file(new, |out| {
         let mut wtx = out.begin_write()?;
         wtx.set_durability(redb::Durability::Immediate)?;
-        report.tables = write_all(&wtx, &found, opts.key.as_ref())?;
+        report.tables = write_all(&wtx, &found, opts.key.as_ref(), &mut tick)?;
         wtx.commit()?;
         report.output_clean = crate::integrity::check(&out.begin_read()?)?.is_clean();
         Ok::<_, Error>(())
@@ -282,6 +355,7 @@ struct Walked {
 fn walk<K: redb::Key + 'static, V: redb::Value + 'static>(
     db: &Src,
     def: TableDefinition<K, V>,
+    tick: &mut Ticker<'_>,
 ) -> Walked {
     let mut seen: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     let mut len = None;
@@ -304,6 +378,7 @@ fn walk<K: redb::Key + 'static, V: redb::Value + 'static>(
                     return Ok(false);
                 }
                 seen.insert(key, V::as_bytes(&v.value()).as_ref().to_vec());
+                tick.read_one();
                 Ok(true)
             };
             if backward {
@@ -336,6 +411,7 @@ fn walk<K: redb::Key + 'static, V: redb::Value + 'static>(
 fn walk_multimap<K: redb::Key + 'static, V: redb::Key + 'static>(
     db: &Src,
     def: MultimapTableDefinition<K, V>,
+    tick: &mut Ticker<'_>,
 ) -> Walked {
     let mut out = Vec::new();
     let complete = catch_unwind(AssertUnwindSafe(|| -> Result<()> {
@@ -350,6 +426,7 @@ fn walk_multimap<K: redb::Key + 'static, V: redb::Key + 'static>(
             let key = K::as_bytes(&k.value()).as_ref().to_vec();
             for v in vals {
                 out.push((key.clone(), V::as_bytes(&v?.value()).as_ref().to_vec()));
+                tick.read_one();
             }
         }
         Ok(())
@@ -374,21 +451,41 @@ struct Found {
     credentials: Walked,
     authenticators: Walked,
     authenticators_by_user: Walked,
+    web_sessions: Walked,
 }
 
-fn read_all(db: &Src) -> Found {
+fn read_all(db: &Src, tick: &mut Ticker<'_>) -> Found {
     Found {
-        users: walk(db, schema::USERS),
-        users_by_email: walk(db, schema::USERS_BY_EMAIL),
-        accounts: walk(db, schema::ACCOUNTS),
-        accounts_by_provider: walk(db, schema::ACCOUNTS_BY_PROVIDER),
-        accounts_by_user: walk_multimap(db, schema::ACCOUNTS_BY_USER),
-        sessions: walk(db, schema::SESSIONS),
-        verification: walk(db, schema::VERIFICATION),
-        verification_by_expiry: walk(db, schema::VERIFICATION_BY_EXPIRY),
-        credentials: walk(db, schema::CREDENTIALS),
-        authenticators: walk(db, schema::AUTHENTICATORS),
-        authenticators_by_user: walk_multimap(db, schema::AUTHENTICATORS_BY_USER),
+        users: walk(db, schema::USERS, tick),
+        users_by_email: walk(db, schema::USERS_BY_EMAIL, tick),
+        accounts: walk(db, schema::ACCOUNTS, tick),
+        accounts_by_provider: walk(db, schema::ACCOUNTS_BY_PROVIDER, tick),
+        accounts_by_user: walk_multimap(db, schema::ACCOUNTS_BY_USER, tick),
+        sessions: walk(db, schema::SESSIONS, tick),
+        verification: walk(db, schema::VERIFICATION, tick),
+        verification_by_expiry: walk(db, schema::VERIFICATION_BY_EXPIRY, tick),
+        credentials: walk(db, schema::CREDENTIALS, tick),
+        authenticators: walk(db, schema::AUTHENTICATORS, tick),
+        authenticators_by_user: walk_multimap(db, schema::AUTHENTICATORS_BY_USER, tick),
+        web_sessions: walk(db, schema::WEB_SESSIONS, tick),
+    }
+}
+
+impl Found {
+    /// The entries of the record tables, which [`write_all`] examines one by one.
+    fn records(&self) -> u64 {
+        [
+            &self.users,
+            &self.credentials,
+            &self.accounts,
+            &self.sessions,
+            &self.verification,
+            &self.authenticators,
+            &self.web_sessions,
+        ]
+        .iter()
+        .map(|w| w.entries.len() as u64)
+        .sum()
     }
 }
 
@@ -415,6 +512,7 @@ fn write_all(
     wtx: &redb::WriteTransaction,
     f: &Found,
     enc: Option<&EncryptionKey>,
+    tick: &mut Ticker<'_>,
 ) -> Result<Vec<TableSalvage>> {
     let mut out = Vec::new();
 
@@ -426,9 +524,10 @@ fn write_all(
     let mut user_tables = UserTables::open(wtx)?;
     let mut recovered_users: HashSet<IdKey> = HashSet::new();
     for (k, v) in &f.users.entries {
+        tick.write_one();
         t.read += 1;
         let ok = id_key(k).and_then(|key| {
-            let rec: UserRecord = codec::decode(v).ok()?;
+            let rec: UserRecord = codec::decode(&key, v).ok()?;
             let u = users::to_model(&rec).ok()?;
             limits::user(&NewUser {
                 name: u.name,
@@ -467,11 +566,12 @@ fn write_all(
     t.expected = f.credentials.len;
     t.complete = f.credentials.complete;
     for (k, v) in &f.credentials.entries {
+        tick.write_one();
         t.read += 1;
         let rec = id_key(k)
             .filter(|k| recovered_users.contains(k))
             .and_then(|k| {
-                codec::decode::<CredentialRecord>(v)
+                codec::decode::<CredentialRecord>(&k, v)
                     .ok()
                     .filter(|c| crate::password::is_valid_phc(&c.phc))
                     .map(|c| (k, c))
@@ -494,9 +594,10 @@ fn write_all(
     let by_user = index_set(&f.accounts_by_user);
     let mut acc = AccountTables::open(wtx)?;
     for (k, v) in &f.accounts.entries {
+        tick.write_one();
         t.read += 1;
         let ok = id_key(k).and_then(|key| {
-            let rec: AccountRecord = codec::decode(v).ok()?;
+            let rec: AccountRecord = codec::decode(&key, v).ok()?;
             limits::account(&NewAccount {
                 provider_type: rec.provider_type.clone(),
                 provider_id: rec.provider_id.clone(),
@@ -553,11 +654,12 @@ fn write_all(
     t.complete = f.sessions.complete;
     let mut st = SessionTable::open(wtx)?;
     for (k, v) in &f.sessions.entries {
+        tick.write_one();
         let Some(hash) = sessions::record_hash(k) else {
             continue;
         };
         t.read += 1;
-        let ok = SessionRecord::decode(v).ok().and_then(|rec| {
+        let ok = SessionRecord::decode(&hash, v).ok().and_then(|rec| {
             sessions::to_info(&rec).ok()?;
             if rec.indexed_expires > rec.expires || !has_user(&rec.user_id) {
                 return None;
@@ -580,9 +682,10 @@ fn write_all(
     let by_expiry = index_set(&f.verification_by_expiry);
     let mut vt = VerificationTables::open(wtx)?;
     for (k, v) in &f.verification.entries {
+        tick.write_one();
         t.read += 1;
         let ok = <HashKey>::try_from(k.as_slice()).ok().and_then(|hash| {
-            let rec: VerificationRecord = codec::decode(v).ok()?;
+            let rec: VerificationRecord = codec::decode(&hash, v).ok()?;
             verification::to_model(&rec, &hash).ok()?;
             limits::email("identifier", &rec.identifier).ok()?;
             if let Some(idx) = &by_expiry {
@@ -609,9 +712,10 @@ fn write_all(
     let mut at = AuthenticatorTables::open(wtx)?;
     let mut ids: HashSet<&[u8]> = HashSet::new();
     for (k, v) in &f.authenticators.entries {
+        tick.write_one();
         t.read += 1;
         let ok = std::str::from_utf8(k).ok().and_then(|cid| {
-            let rec: AuthenticatorRecord = codec::decode(v).ok()?;
+            let rec: AuthenticatorRecord = codec::decode(k, v).ok()?;
             let a = authenticators::to_model(cid, &rec).ok()?;
             limits::authenticator(&NewAuthenticator {
                 credential_id: a.credential_id,
@@ -641,5 +745,48 @@ fn write_all(
     }
     drop(at);
     out.push(t);
+
+    out.push(web_sessions_of(wtx, &f.web_sessions, &has_user, tick)?);
     Ok(out)
+}
+
+/// Web sessions: the record entries of the web session table (the index entries are
+/// rebuilt). A record naming a user is kept only if that user was recovered.
+fn web_sessions_of(
+    wtx: &redb::WriteTransaction,
+    walked: &Walked,
+    has_user: &dyn Fn(&uuid::Uuid) -> bool,
+    tick: &mut Ticker<'_>,
+) -> Result<TableSalvage> {
+    let mut t = TableSalvage::new(schema::WEB_SESSIONS_NAME);
+    t.complete = walked.complete;
+    let mut wt = WebSessionTable::open(wtx)?;
+    // The table shares the session table's key layout (`tables/prefixed.rs`).
+    for (k, v) in &walked.entries {
+        tick.write_one();
+        let Some(hash) = sessions::record_hash(k) else {
+            continue;
+        };
+        t.read += 1;
+        let ok = codec::decode::<WebSessionRecord>(&hash, v)
+            .ok()
+            .and_then(|rec| {
+                web_sessions::to_info(&rec, &hash).ok()?;
+                let user_ok = rec.user_id.as_ref().is_none_or(has_user);
+                (rec.data.len() <= MAX_WEB_SESSION_DATA_LEN && user_ok).then_some(rec)
+            })
+            .and_then(|rec| wt.put(&hash, &rec).ok());
+        match ok {
+            Some(_) => t.recovered += 1,
+            None => t.rejected += 1,
+        }
+    }
+    // Each record has an expiry entry and at most one by-user entry, so the table holds at
+    // least a third as many records as entries.
+    t.expected = if walked.complete {
+        Some(t.read)
+    } else {
+        walked.len.map(|n| n.div_ceil(3).max(t.read))
+    };
+    Ok(t)
 }

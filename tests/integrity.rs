@@ -44,8 +44,38 @@ const VERIFICATION_BY_EXPIRY: TableDefinition<(i64, HashKey), ()> =
     TableDefinition::new("idx:verification_by_expiry");
 const CREDENTIALS: TableDefinition<IdKey, &[u8]> = TableDefinition::new("credentials");
 
+/// The raw token of the one sign-in link `populate` makes (over the 128-bit entropy floor).
+const VTOKEN: &str = "0123456789abcdef0123456789abcdef";
+
 fn sha256(s: &str) -> HashKey {
     Sha256::digest(s.as_bytes()).into()
+}
+
+/// CRC-32C (Castagnoli), bit by bit.
+fn crc32c(parts: &[&[u8]]) -> u32 {
+    let mut c = !0u32;
+    for &b in parts.iter().copied().flatten() {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 == 1 {
+                (c >> 1) ^ 0x82F6_3B78
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+/// Every stored value ends with a 4-byte checksum: CRC-32C over the key's length (u32,
+/// little-endian), the key and the value's other bytes (see src/codec.rs). Returns `stored`
+/// with its checksum made right for `key`, as a bug rather than damage would write it.
+fn reseal(key: &[u8], stored: &[u8]) -> Vec<u8> {
+    let body = &stored[..stored.len() - 4];
+    let len = u32::try_from(key.len()).unwrap().to_le_bytes();
+    let mut out = body.to_vec();
+    out.extend_from_slice(&crc32c(&[&len, key, body]).to_le_bytes());
+    out
 }
 
 /// Opens the closed file with plain redb and runs `f` in one committed write transaction.
@@ -85,7 +115,7 @@ fn populate(db: &AuthDb) -> (UserId, authdb::Session) {
     let s = db.create_session(&u.id).unwrap();
     db.create_session(&other.id).unwrap();
     let (p, _sent) = recording_provider();
-    db.create_verification_request("ada@example.com", "https://x/cb", "tok", "sec", &p)
+    db.create_verification_request("ada@example.com", "https://x/cb", VTOKEN, "sec", &p)
         .unwrap();
     (u.id, s)
 }
@@ -360,7 +390,7 @@ fn stale_expiry_entry_with_wrong_time_for_a_live_session() {
 fn verification_index_damage() {
     let t = TempDb::new();
     populate(&t.open());
-    let key = sha256("toksec");
+    let key = sha256(&format!("{VTOKEN}sec"));
     let ghost = [3u8; 32];
     damage(&t.path(), |tx| {
         let mut idx = tx.open_table(VERIFICATION_BY_EXPIRY).unwrap();
@@ -427,10 +457,24 @@ fn record_stored_under_another_key_is_key_mismatch() {
     let uid = t.open().create_user(&NewUser::default()).unwrap().id;
     let bytes = raw_value(&t.path(), USERS, uid.to_bytes());
     let other = [0x42u8; 16];
+    // Copied as it is, the record fails its checksum, which covers the key.
     damage(&t.path(), |tx| {
         tx.open_table(USERS)
             .unwrap()
             .insert(other, bytes.as_slice())
+            .unwrap();
+    });
+    let ps = problems(&t.open());
+    assert!(
+        matches!(ps.as_slice(), [IntegrityProblem::CorruptRecord { table: "users", key, detail }]
+            if *key == UserId::from_bytes(other).to_string() && detail.contains("checksum")),
+        "{ps:?}"
+    );
+    // With a checksum made for the other key, the id inside still differs from the key.
+    damage(&t.path(), |tx| {
+        tx.open_table(USERS)
+            .unwrap()
+            .insert(other, reseal(&other, &bytes).as_slice())
             .unwrap();
     });
     let db = t.open();
@@ -440,6 +484,78 @@ fn record_stored_under_another_key_is_key_mismatch() {
             table: "users",
             key: UserId::from_bytes(other).to_string()
         }]
+    );
+}
+
+/// One damaged byte anywhere in a stored value, even in a field nothing else repeats (an
+/// address, a time), is a checksum failure: an error naming the table on read, a problem in
+/// `check_integrity`, never a different value.
+#[test]
+fn a_damaged_byte_in_a_record_fails_its_checksum() {
+    let t = TempDb::new();
+    let (uid, s) = populate(&t.open());
+    let skey = sha256(&s.session_token);
+    let user = raw_value(&t.path(), USERS, uid.to_bytes());
+    let name_at = user
+        .windows(4)
+        .position(|w| w == b"ada@")
+        .expect("the user record holds its email");
+    for (i, at) in [name_at, user.len() - 6, user.len() - 1]
+        .into_iter()
+        .enumerate()
+    {
+        let mut bad = user.clone();
+        bad[at] ^= 1 << i;
+        damage(&t.path(), |tx| {
+            tx.open_table(USERS)
+                .unwrap()
+                .insert(uid.to_bytes(), bad.as_slice())
+                .unwrap();
+        });
+        let db = t.open();
+        let err = db.get_user(&uid).unwrap_err();
+        assert!(is_corrupt(&err, "users"), "{err:?}");
+        assert!(err.to_string().contains("checksum"), "{err}");
+        assert!(!err.to_string().contains("ada@"), "{err}");
+        let ps = problems(&db);
+        assert!(
+            ps.iter().any(
+                |p| matches!(p, IntegrityProblem::CorruptRecord { table: "users", key, detail }
+                if *key == uid.to_string() && detail.contains("checksum"))
+            ),
+            "{ps:?}"
+        );
+    }
+    // A session's creation time: a fixed-width field that no index repeats.
+    let session = {
+        let db = redb::Database::open(t.path()).unwrap();
+        let rtx = db.begin_read().unwrap();
+        let t = rtx.open_table(SESSIONS).unwrap();
+        let v = t
+            .get(session_record_key(&skey).as_slice())
+            .unwrap()
+            .unwrap();
+        v.value().to_vec()
+    };
+    assert_eq!(
+        session.len(),
+        69,
+        "format byte, two ids, four times, checksum"
+    );
+    let mut bad = session.clone();
+    bad[1 + 16 + 16 + 16] ^= 0x01;
+    damage(&t.path(), |tx| {
+        tx.open_table(SESSIONS)
+            .unwrap()
+            .insert(session_record_key(&skey).as_slice(), bad.as_slice())
+            .unwrap();
+    });
+    let db = t.open();
+    let err = db.get_session(&s.session_token).unwrap_err();
+    assert!(is_corrupt(&err, "sessions:v2"), "{err:?}");
+    assert!(
+        corrupt_problem(&problems(&db), "sessions:v2", &hex(&skey)),
+        "the damaged session is reported"
     );
 }
 
@@ -539,7 +655,7 @@ fn garbage_in_every_other_table_is_corrupt_not_a_panic() {
     let t = TempDb::new();
     let (uid, s) = populate(&t.open());
     let skey = sha256(&s.session_token);
-    let vkey = sha256("toksec");
+    let vkey = sha256(&format!("{VTOKEN}sec"));
     let aid = {
         let db = t.open();
         db.link_account(&uid, &oauth_account("github", "1", None, None))
@@ -600,12 +716,12 @@ fn garbage_in_every_other_table_is_corrupt_not_a_panic() {
     assert!(!corrupt_problem(&ps, "sessions:v2", &hex(&skey)), "{ps:?}");
     assert_eq!(db.delete_sessions(&uid).unwrap(), 0);
     assert!(is_corrupt(
-        &db.get_verification_request("ada@example.com", "tok", "sec", &p)
+        &db.get_verification_request("ada@example.com", VTOKEN, "sec", &p)
             .unwrap_err(),
         "verification_requests"
     ));
     assert!(is_corrupt(
-        &db.use_verification_request("ada@example.com", "tok", "sec")
+        &db.use_verification_request("ada@example.com", VTOKEN, "sec")
             .unwrap_err(),
         "verification_requests"
     ));
@@ -633,6 +749,8 @@ fn damage_phc(t: &TempDb, uid: UserId, replacement: &[u8; 10]) {
         .position(|w| w == b"$argon2id$")
         .expect("the credential holds a PHC string");
     bytes[pos..pos + 10].copy_from_slice(replacement);
+    // A checksum made for the new bytes: the PHC check itself must catch this.
+    let bytes = reseal(&uid.to_bytes(), &bytes);
     damage(&t.path(), |tx| {
         tx.open_table(CREDENTIALS)
             .unwrap()
@@ -693,15 +811,17 @@ fn non_argon2id_password_hash_is_reported_and_never_verifies() {
     );
 }
 
-/// A user record whose last two fields, `created_at` and `updated_at` (zigzag varints of 9
-/// bytes each for today's times), are replaced.
-fn user_record_with_timestamps(original: &[u8], created: i64, updated: i64) -> Vec<u8> {
+/// A user record (stored under `key`) whose last two fields, `created_at` and `updated_at`
+/// (zigzag varints of 9 bytes each for today's times), are replaced, with a checksum made
+/// right for the new bytes (so that the timestamp check itself is what catches it).
+fn user_record_with_timestamps(key: &IdKey, stored: &[u8], created: i64, updated: i64) -> Vec<u8> {
     fn varint_i64(v: i64) -> Vec<u8> {
         let z = ((v << 1) ^ (v >> 63)).cast_unsigned();
         let mut out = vec![253];
         out.extend_from_slice(&z.to_le_bytes());
         out
     }
+    let original = &stored[..stored.len() - 4];
     assert_eq!(original[0], 2, "user record format 2");
     let t0 = common::t0().timestamp_micros();
     let (prefix, times) = original.split_at(original.len() - 18);
@@ -713,7 +833,8 @@ fn user_record_with_timestamps(original: &[u8], created: i64, updated: i64) -> V
     let mut out = prefix.to_vec();
     out.extend(varint_i64(created));
     out.extend(varint_i64(updated));
-    out
+    out.extend_from_slice(&[0; 4]);
+    reseal(key, &out)
 }
 
 #[test]
@@ -721,7 +842,7 @@ fn out_of_range_timestamp_is_corrupt_on_read() {
     let t = TempDb::new();
     let uid = t.open().create_user(&NewUser::default()).unwrap().id;
     let original = raw_value(&t.path(), USERS, uid.to_bytes());
-    let bad = user_record_with_timestamps(&original, i64::MAX, i64::MAX);
+    let bad = user_record_with_timestamps(&uid.to_bytes(), &original, i64::MAX, i64::MAX);
     damage(&t.path(), |tx| {
         tx.open_table(USERS)
             .unwrap()
@@ -738,7 +859,7 @@ fn out_of_range_timestamp_is_reported_by_check_integrity() {
     let t = TempDb::new();
     let uid = t.open().create_user(&NewUser::default()).unwrap().id;
     let original = raw_value(&t.path(), USERS, uid.to_bytes());
-    let bad = user_record_with_timestamps(&original, i64::MAX, i64::MAX);
+    let bad = user_record_with_timestamps(&uid.to_bytes(), &original, i64::MAX, i64::MAX);
     damage(&t.path(), |tx| {
         tx.open_table(USERS)
             .unwrap()

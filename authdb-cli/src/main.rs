@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use authdb::{AuthDb, EncryptionKey, ShareMode};
 use clap::{Parser, Subcommand};
 
-use output::{Out, Progress, human_bytes};
+use output::{Out, Progress, human_bytes, progress_shown};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -52,7 +52,8 @@ struct Cli {
     /// Print a JSON report on standard output instead of text (for scripts).
     #[arg(long, global = true)]
     json: bool,
-    /// Print no progress lines on standard error.
+    /// Draw no progress bars on standard error (they are drawn only on a terminal, and never
+    /// with --json).
     #[arg(long, short, global = true)]
     quiet: bool,
     #[command(subcommand)]
@@ -314,7 +315,7 @@ fn unbase64(s: &str) -> Option<[u8; 32]> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let out = Out::new(cli.json);
-    let progress = !cli.quiet;
+    let progress = progress_shown(cli.json, cli.quiet);
     match run(cli.cmd, &out, progress) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
@@ -365,7 +366,7 @@ fn run(cmd: Cmd, out: &Out, progress: bool) -> Res<u8> {
             damaged,
             out: target,
             key_env,
-        } => salvage(&damaged, &target, key_env.as_deref(), out),
+        } => salvage(&damaged, &target, key_env.as_deref(), out, progress),
         Cmd::Export { file, output } => export(&file, output.as_deref(), out, progress),
         Cmd::Import { file, input } => import(&file, &input, out, progress),
         Cmd::Rekey {
@@ -455,11 +456,11 @@ fn check(file: &Path, out: &Out) -> Res<u8> {
 
 fn backup(file: &Path, target: &Path, out: &Out, progress: bool) -> Res<u8> {
     let db = open_for_reading(file)?;
-    let mut p = Progress::new("backup: entries copied", progress);
+    let p = Progress::counter(progress, "backup", "entries copied");
     let stats = db
-        .backup_to_with_progress(target, |n| p.tick(n))
+        .backup_to_with_progress(target, |n| p.set(n))
         .map_err(|e| Fail::new(1, format!("backup to {}: {e}", target.display())))?;
-    p.done();
+    drop(p);
     drop(db);
     let copy = AuthDb::builder()
         .open(target)
@@ -487,14 +488,40 @@ fn backup(file: &Path, target: &Path, out: &Out, progress: bool) -> Res<u8> {
     Ok(if r.is_clean() { 0 } else { 4 })
 }
 
-fn salvage(damaged: &Path, target: &Path, key_env: Option<&str>, out: &Out) -> Res<u8> {
+fn salvage(
+    damaged: &Path,
+    target: &Path,
+    key_env: Option<&str>,
+    out: &Out,
+    progress: bool,
+) -> Res<u8> {
     require_file(damaged)?;
     let mut opts = authdb::SalvageOptions::default();
     if let Some(var) = key_env {
         opts.key = Some(key_from_env(var)?);
     }
-    let r = authdb::salvage_with(damaged, target, &opts)
-        .map_err(|e| Fail::new(1, format!("salvage of {}: {e}", damaged.display())))?;
+    // Reading the damaged file: a count (its size is not to be trusted); then checking and
+    // writing what was read: a bar.
+    let mut p = Progress::counter(progress, "salvage: reading", "entries");
+    let mut writing = false;
+    let r = authdb::salvage_with_progress(damaged, target, &opts, |step| match step {
+        authdb::SalvageProgress::Reading { entries } => p.set(entries),
+        authdb::SalvageProgress::Writing { done, total } => {
+            if !writing {
+                writing = true;
+                p = std::mem::replace(&mut p, Progress::hidden()).into_bar(
+                    progress,
+                    "salvage: checking and writing",
+                    total,
+                    "entries",
+                );
+            }
+            p.set(done);
+        }
+        _ => {}
+    });
+    drop(p);
+    let r = r.map_err(|e| Fail::new(1, format!("salvage of {}: {e}", damaged.display())))?;
     let mut text = format!(
         "{} → {} ({}; result {})\n{:<24} {:>9} {:>9} {:>9} {:>9}",
         damaged.display(),
@@ -558,11 +585,26 @@ fn create_private(path: &Path) -> Res<std::fs::File> {
 
 fn export(file: &Path, target: Option<&Path>, out: &Out, progress: bool) -> Res<u8> {
     let db = open_for_reading(file)?;
-    let mut p = Progress::new("export: records written", progress);
+    let p = match db.stats() {
+        Ok(s) if progress => Progress::bar(
+            progress,
+            "export",
+            s.users
+                + s.credentials
+                + s.accounts
+                + s.sessions_live
+                + s.sessions_expired
+                + s.authenticators
+                + s.verification_live
+                + s.verification_expired,
+            "records",
+        ),
+        _ => Progress::counter(progress, "export", "records"),
+    };
     let counts = match target {
         Some(t) => {
             let f = create_private(t)?;
-            let r = db.export_to_with_progress(f, |n| p.tick(n)).and_then(|c| {
+            let r = db.export_to_with_progress(f, |n| p.set(n)).and_then(|c| {
                 std::fs::File::open(t)?.sync_all()?;
                 Ok(c)
             });
@@ -576,11 +618,11 @@ fn export(file: &Path, target: Option<&Path>, out: &Out, progress: bool) -> Res<
         }
         None => {
             let stdout = std::io::stdout();
-            db.export_to_with_progress(stdout.lock(), |n| p.tick(n))
+            db.export_to_with_progress(stdout.lock(), |n| p.set(n))
                 .map_err(|e| db_error(file, &e))?
         }
     };
-    p.done();
+    drop(p);
     let text = format!(
         "exported {} users, {} passwords, {} accounts, {} sessions, {} authenticators, {} sign-in links",
         counts.users,
@@ -601,20 +643,29 @@ fn export(file: &Path, target: Option<&Path>, out: &Out, progress: bool) -> Res<
 
 fn import(file: &Path, input: &Path, out: &Out, progress: bool) -> Res<u8> {
     let name = input.display().to_string();
-    let reader: Box<dyn std::io::BufRead> = if name == "-" {
-        Box::new(BufReader::new(std::io::stdin()))
+    // A file moves a bar by the bytes read; standard input, a count of records.
+    let (reader, p, by_records): (Box<dyn std::io::BufRead>, _, _) = if name == "-" {
+        let p = Progress::counter(progress, "import", "records");
+        (Box::new(BufReader::new(std::io::stdin())), p, true)
     } else {
         let f = std::fs::File::open(input).map_err(|e| Fail::new(1, format!("{name}: {e}")))?;
-        Box::new(BufReader::with_capacity(1 << 20, f))
+        let len = f.metadata().map_or(0, |m| m.len());
+        let p = Progress::bytes(progress, "import", len);
+        let r = BufReader::with_capacity(1 << 20, p.wrap_read(f));
+        (Box::new(r), p, false)
     };
-    let mut p = Progress::new("import: records written", progress);
+    let tick = |n| {
+        if by_records {
+            p.set(n);
+        }
+    };
     let r = if file.exists() {
         let db = open_rw(file)?;
-        db.import_from_with_progress(reader, |n| p.tick(n))
+        db.import_from_with_progress(reader, tick)
     } else {
-        authdb::import_into_new_file(file, reader, |n| p.tick(n))
+        authdb::import_into_new_file(file, reader, tick)
     };
-    p.done();
+    drop(p);
     let counts = r.map_err(|e| match (e.line(), e.error()) {
         (None, Some(err)) => db_error(file, err),
         _ => Fail::new(
@@ -642,10 +693,10 @@ fn rekey(file: &Path, old_var: &str, new_var: &str, out: &Out, progress: bool) -
     require_file(file)?;
     let old = key_from_env(old_var)?;
     let new = key_from_env(new_var)?;
-    let mut p = Progress::new("rekey: accounts examined", progress);
-    let s = authdb::rekey_with_progress(file, &old, &new, |n| p.tick(n))
-        .map_err(|e| db_error(file, &e))?;
-    p.done();
+    let p = Progress::counter(progress, "rekey", "accounts examined");
+    let s = authdb::rekey_with_progress(file, &old, &new, |n| p.set(n));
+    drop(p);
+    let s = s.map_err(|e| db_error(file, &e))?;
     let mut text = format!(
         "{} accounts: {} values re-sealed under the new key, {} already under it, in {} batches",
         s.accounts, s.resealed, s.already_new, s.batches
@@ -671,7 +722,7 @@ pub(crate) fn flush_stdout() {
     let _ = std::io::stdout().flush();
 }
 
-/// Whether standard error is a terminal (progress then redraws one line).
+/// Whether standard error is a terminal (progress bars are drawn only there).
 pub(crate) fn stderr_is_tty() -> bool {
     std::io::stderr().is_terminal()
 }

@@ -27,7 +27,7 @@ use serde::Serialize;
 use serde_json::{Value as J, json};
 use uuid::Uuid;
 
-use crate::output::Out;
+use crate::output::{Out, Progress};
 use crate::{Fail, Res};
 
 pub(crate) struct Args {
@@ -1005,17 +1005,30 @@ fn to_jsonl(plan: &Plan) -> Vec<u8> {
     out
 }
 
-pub(crate) fn migrate(args: &Args, out: &Out, _progress: bool) -> Res<u8> {
+pub(crate) fn migrate(args: &Args, out: &Out, progress: bool) -> Res<u8> {
     let key = args
         .key_env
         .as_deref()
         .map(crate::key_from_env)
         .transpose()?;
     let name = redacted(&args.source);
+    let reading = Progress::spinner(progress, "migrate-from: reading the source");
     let mut src = open_source(args)?;
     let plan = build(src.as_mut(), key.as_ref(), &name)?;
     drop(src);
+    drop(reading);
     let data = to_jsonl(&plan);
+    let p = Progress::bar(
+        progress,
+        if args.dry_run {
+            "migrate-from: checking"
+        } else {
+            "migrate-from: writing"
+        },
+        plan.lines.len() as u64,
+        "records",
+    );
+    let tick = |n| p.set(n);
     let fail_import = |e: authdb::ImportError| {
         Fail::new(
             5,
@@ -1029,13 +1042,16 @@ pub(crate) fn migrate(args: &Args, out: &Out, _progress: bool) -> Res<u8> {
         let db = AuthDb::builder()
             .in_memory()
             .map_err(|e| Fail::new(1, e.to_string()))?;
-        db.import_from(Cursor::new(&data)).map_err(fail_import)?
+        db.import_from_with_progress(Cursor::new(&data), tick)
+            .map_err(fail_import)?
     } else if args.file.exists() {
         let db = crate::open_rw(&args.file)?;
-        db.import_from(Cursor::new(&data)).map_err(fail_import)?
+        db.import_from_with_progress(Cursor::new(&data), tick)
+            .map_err(fail_import)?
     } else {
-        authdb::import_into_new_file(&args.file, Cursor::new(&data), |_| {}).map_err(fail_import)?
+        authdb::import_into_new_file(&args.file, Cursor::new(&data), tick).map_err(fail_import)?
     };
+    drop(p);
     let report = Report {
         source: name,
         schema: plan.schema,

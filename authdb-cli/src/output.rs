@@ -1,7 +1,8 @@
-//! Human and JSON output, and progress lines on standard error.
+//! Human and JSON output, and progress bars on standard error.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 /// Where reports go: text by default, one JSON document with `--json`.
@@ -33,59 +34,113 @@ impl Out {
     }
 }
 
-/// A progress indicator on standard error: a line redrawn in place on a terminal, a line per
-/// few seconds otherwise; nothing with `--quiet`.
+/// A progress bar (or, with no known total, a counting spinner) on standard error, drawn by
+/// `indicatif`. Hidden when standard error is not a terminal, with `--json` and with
+/// `--quiet`: scripts see only the report. Cleared when done or dropped, so that it never
+/// mixes with the report.
 pub(crate) struct Progress {
-    label: &'static str,
-    enabled: bool,
-    tty: bool,
-    last: Instant,
-    shown: bool,
-    n: u64,
+    bar: ProgressBar,
 }
 
+/// Redraws per second at most: enough to look alive, cheap on a slow terminal.
+const REFRESH_HZ: u8 = 8;
+
 impl Progress {
-    pub(crate) fn new(label: &'static str, enabled: bool) -> Self {
+    /// A hidden indicator (for work that reports nothing).
+    pub(crate) fn hidden() -> Self {
         Self {
+            bar: ProgressBar::hidden(),
+        }
+    }
+
+    fn new(shown: bool, len: Option<u64>, style: &str, label: &str) -> Self {
+        if !shown {
+            return Self::hidden();
+        }
+        let bar =
+            ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr_with_hz(REFRESH_HZ));
+        bar.set_style(
+            ProgressStyle::with_template(style).unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message(label.to_owned());
+        if len.is_none() {
+            bar.enable_steady_tick(Duration::from_millis(120));
+        }
+        Self { bar }
+    }
+
+    /// A spinner, for work that reports no count.
+    pub(crate) fn spinner(shown: bool, label: &str) -> Self {
+        Self::new(shown, None, "{spinner} {msg} ({elapsed})", label)
+    }
+
+    /// A spinner counting `unit`s, for work whose total is not known ahead.
+    pub(crate) fn counter(shown: bool, label: &str, unit: &str) -> Self {
+        Self::new(
+            shown,
+            None,
+            &format!("{{spinner}} {{msg}}: {{human_pos}} {unit} ({{elapsed}})"),
             label,
-            enabled,
-            tty: crate::stderr_is_tty(),
-            last: Instant::now(),
-            shown: false,
-            n: 0,
-        }
+        )
     }
 
-    pub(crate) fn tick(&mut self, n: u64) {
-        self.n = n;
-        let every = if self.tty {
-            Duration::from_millis(200)
-        } else {
-            Duration::from_secs(5)
-        };
-        if !self.enabled || self.last.elapsed() < every {
-            return;
-        }
-        self.last = Instant::now();
-        self.shown = true;
-        if self.tty {
-            eprint!("\r{}: {n}", self.label);
-        } else {
-            eprintln!("{}: {n}", self.label);
-        }
+    /// A bar towards `total` `unit`s.
+    pub(crate) fn bar(shown: bool, label: &str, total: u64, unit: &str) -> Self {
+        Self::new(
+            shown,
+            Some(total),
+            &format!(
+                "{{msg}} [{{bar:32}}] {{human_pos}}/{{human_len}} {unit} ({{percent}}%, eta {{eta}})"
+            ),
+            label,
+        )
     }
 
-    /// Ends the indicator (a final count if one was shown).
-    pub(crate) fn done(&mut self) {
-        if self.enabled && self.shown {
-            if self.tty {
-                eprintln!("\r{}: {}", self.label, self.n);
-            } else {
-                eprintln!("{}: {} (done)", self.label, self.n);
-            }
-        }
-        self.shown = false;
+    /// A bar towards `total` bytes (of an input file).
+    pub(crate) fn bytes(shown: bool, label: &str, total: u64) -> Self {
+        Self::new(
+            shown,
+            Some(total),
+            "{msg} [{bar:32}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+            label,
+        )
     }
+
+    /// Moves to `n`; a count past the expected total stretches the bar.
+    pub(crate) fn set(&self, n: u64) {
+        if self.bar.length().is_some_and(|len| n > len) {
+            self.bar.set_length(n);
+        }
+        self.bar.set_position(n);
+    }
+
+    /// Turns into a bar towards `total` (a second phase whose size the first found out).
+    pub(crate) fn into_bar(self, shown: bool, label: &str, total: u64, unit: &str) -> Self {
+        drop(self);
+        Self::bar(shown, label, total, unit)
+    }
+
+    /// A reader that moves this (byte) bar as it is read.
+    pub(crate) fn wrap_read<R: std::io::Read>(&self, r: R) -> impl std::io::Read + use<R> {
+        self.bar.wrap_read(r)
+    }
+
+    /// Whether anything is drawn.
+    #[cfg(test)]
+    pub(crate) fn is_hidden(&self) -> bool {
+        self.bar.is_hidden()
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Whether progress is drawn: on a terminal, unless `--json` or `--quiet`.
+pub(crate) fn progress_shown(json: bool, quiet: bool) -> bool {
+    !json && !quiet && crate::stderr_is_tty()
 }
 
 /// `1536` → `1.5 KiB`.
@@ -101,5 +156,37 @@ pub(crate) fn human_bytes(n: u64) -> String {
         format!("{n} bytes")
     } else {
         format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+
+    #[test]
+    fn hidden_unless_shown() {
+        for p in [
+            Progress::counter(false, "backup", "entries"),
+            Progress::bar(false, "export", 10, "records"),
+            Progress::bytes(false, "import", 10),
+            Progress::spinner(false, "reading"),
+        ] {
+            assert!(p.is_hidden());
+            p.set(11);
+        }
+        // --json and --quiet hide it whatever standard error is.
+        assert!(!super::progress_shown(true, false));
+        assert!(!super::progress_shown(false, true));
+    }
+
+    #[test]
+    fn a_count_past_the_total_stretches_the_bar() {
+        let p = Progress {
+            bar: indicatif::ProgressBar::hidden(),
+        };
+        p.bar.set_length(10);
+        p.set(25);
+        assert_eq!(p.bar.length(), Some(25));
+        assert_eq!(p.bar.position(), 25);
     }
 }

@@ -11,13 +11,15 @@ use crate::schema;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IntegrityProblem {
-    /// A stored record cannot be decoded.
+    /// A stored record cannot be decoded: its checksum does not match its bytes and key
+    /// (damage; the detail then says "checksum mismatch"), or its bytes do not decode, or a
+    /// field is out of range.
     CorruptRecord {
         /// The table.
         table: &'static str,
         /// The record's key.
         key: String,
-        /// Why it cannot be decoded.
+        /// Why it cannot be decoded (never the record's content).
         detail: String,
     },
     /// A record's own id differs from the key it is stored under.

@@ -152,7 +152,7 @@ pub(crate) fn record(
     t: &impl ReadableTable<IdKey, &'static [u8]>,
     id: &IdKey,
 ) -> Result<Option<AccountRecord>> {
-    t.get(id)?.map(|g| codec::decode(g.value())).transpose()
+    t.get(id)?.map(|g| codec::decode(id, g.value())).transpose()
 }
 
 /// The account `(provider_id, provider_account_id)` as stored.
@@ -250,7 +250,7 @@ impl<'t> AccountTables<'t> {
     /// never changes user or provider pair).
     pub(crate) fn put(&mut self, rec: &AccountRecord, is_new: bool) -> Result<()> {
         let aid = *rec.id.as_bytes();
-        self.rec.insert(aid, codec::encode(rec)?.as_slice())?;
+        self.rec.insert(aid, codec::encode(&aid, rec)?.as_slice())?;
         if is_new {
             self.by_provider.insert(
                 (rec.provider_id.as_str(), rec.provider_account_id.as_str()),
@@ -266,7 +266,7 @@ impl<'t> AccountTables<'t> {
         let Some(rec) = self
             .rec
             .remove(aid)?
-            .map(|g| codec::decode::<AccountRecord>(g.value()))
+            .map(|g| codec::decode::<AccountRecord>(aid, g.value()))
             .transpose()?
         else {
             return Ok(None);
@@ -297,7 +297,7 @@ pub(crate) fn check(rtx: &redb::ReadTransaction, p: &mut IntegrityReport) -> Res
     for e in accounts.iter()? {
         let (k, v) = e?;
         let key = k.value();
-        let a = match codec::decode::<AccountRecord>(v.value())
+        let a = match codec::decode::<AccountRecord>(&key, v.value())
             .and_then(|a| check_times(&a).map(|()| a))
         {
             Err(e) => {

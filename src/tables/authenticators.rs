@@ -30,7 +30,7 @@ pub(crate) fn record(
     credential_id: &str,
 ) -> Result<Option<AuthenticatorRecord>> {
     t.get(credential_id)?
-        .map(|g| codec::decode(g.value()))
+        .map(|g| codec::decode(credential_id.as_bytes(), g.value()))
         .transpose()
 }
 
@@ -83,8 +83,10 @@ impl<'t> AuthenticatorTables<'t> {
         r: &AuthenticatorRecord,
         is_new: bool,
     ) -> Result<()> {
-        self.rec
-            .insert(credential_id, codec::encode(r)?.as_slice())?;
+        self.rec.insert(
+            credential_id,
+            codec::encode(credential_id.as_bytes(), r)?.as_slice(),
+        )?;
         if is_new {
             self.by_user.insert(r.user_id.as_bytes(), credential_id)?;
         }
@@ -108,7 +110,7 @@ pub(crate) fn check(rtx: &redb::ReadTransaction, p: &mut IntegrityReport) -> Res
     for e in t.iter()? {
         let (k, v) = e?;
         let cid = k.value();
-        let r = match codec::decode::<AuthenticatorRecord>(v.value())
+        let r = match codec::decode::<AuthenticatorRecord>(cid.as_bytes(), v.value())
             .and_then(|r| to_model(cid, &r).map(|_| r))
         {
             Ok(r) => r,

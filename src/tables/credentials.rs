@@ -15,7 +15,7 @@ pub(crate) fn record(
     t: &impl ReadableTable<IdKey, &'static [u8]>,
     id: &IdKey,
 ) -> Result<Option<CredentialRecord>> {
-    t.get(id)?.map(|g| codec::decode(g.value())).transpose()
+    t.get(id)?.map(|g| codec::decode(id, g.value())).transpose()
 }
 
 /// The user with this email and their stored password hash, if both exist.
@@ -35,8 +35,10 @@ pub(crate) fn put(txn: &redb::WriteTransaction, user: &UserId, phc: &str, now: i
         phc: phc.to_owned(),
         updated_at: now,
     };
-    txn.open_table(schema::CREDENTIALS)?
-        .insert(user.to_bytes(), codec::encode(&rec)?.as_slice())?;
+    txn.open_table(schema::CREDENTIALS)?.insert(
+        user.to_bytes(),
+        codec::encode(&user.to_bytes(), &rec)?.as_slice(),
+    )?;
     Ok(())
 }
 
@@ -47,7 +49,7 @@ pub(crate) fn put_record(
     rec: &CredentialRecord,
 ) -> Result<()> {
     txn.open_table(schema::CREDENTIALS)?
-        .insert(user, codec::encode(rec)?.as_slice())?;
+        .insert(user, codec::encode(user, rec)?.as_slice())?;
     Ok(())
 }
 
@@ -68,7 +70,7 @@ pub(crate) fn check(rtx: &redb::ReadTransaction, p: &mut IntegrityReport) -> Res
     for e in creds.iter()? {
         let (k, v) = e?;
         let key = k.value();
-        match codec::decode::<CredentialRecord>(v.value()) {
+        match codec::decode::<CredentialRecord>(&key, v.value()) {
             Ok(c) if password::is_valid_phc(&c.phc) => {}
             Ok(_) => p.push(IntegrityProblem::CorruptRecord {
                 table: CREDENTIALS_NAME,

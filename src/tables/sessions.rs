@@ -58,7 +58,7 @@ pub(crate) fn record(
     hash: &HashKey,
 ) -> Result<Option<SessionRecord>> {
     t.get(record_key(hash).as_slice())?
-        .map(|g| SessionRecord::decode(g.value()))
+        .map(|g| SessionRecord::decode(hash, g.value()))
         .transpose()
 }
 
@@ -99,7 +99,7 @@ pub(crate) fn each_record(
     for e in t.range(lo.as_slice()..hi.as_slice())? {
         let (k, v) = e?;
         if let Some(hash) = record_hash(k.value()) {
-            f(hash, SessionRecord::decode(v.value()))?;
+            f(hash, SessionRecord::decode(&hash, v.value()))?;
         }
     }
     Ok(())
@@ -141,7 +141,7 @@ impl<'t> SessionTable<'t> {
             ..rec.clone()
         };
         self.t
-            .insert(record_key(hash).as_slice(), rec.encode().as_slice())?;
+            .insert(record_key(hash).as_slice(), rec.encode(hash).as_slice())?;
         self.t.insert(
             user_key(rec.user_id.as_bytes(), hash).as_slice(),
             [].as_slice(),
@@ -173,7 +173,7 @@ impl<'t> SessionTable<'t> {
             rec.indexed_expires = expires;
         }
         self.t
-            .insert(record_key(hash).as_slice(), rec.encode().as_slice())?;
+            .insert(record_key(hash).as_slice(), rec.encode(hash).as_slice())?;
         Ok(rec)
     }
 
@@ -184,7 +184,7 @@ impl<'t> SessionTable<'t> {
         let Some(Ok(rec)) = self
             .t
             .remove(record_key(hash).as_slice())?
-            .map(|g| SessionRecord::decode(g.value()))
+            .map(|g| SessionRecord::decode(hash, g.value()))
         else {
             return Ok(None);
         };
@@ -279,8 +279,10 @@ impl<'t> SessionTable<'t> {
                             indexed_expires: rec.expires,
                             ..rec
                         };
-                        self.t
-                            .insert(record_key(&hash).as_slice(), refiled.encode().as_slice())?;
+                        self.t.insert(
+                            record_key(&hash).as_slice(),
+                            refiled.encode(&hash).as_slice(),
+                        )?;
                     }
                 }
                 // A stale entry, or a damaged record: the record (if any) cannot be trusted
@@ -320,18 +322,19 @@ pub(crate) fn check(rtx: &redb::ReadTransaction, p: &mut IntegrityReport) -> Res
                     });
                     continue;
                 };
-                let rec =
-                    match SessionRecord::decode(v.value()).and_then(|r| to_info(&r).map(|_| r)) {
-                        Ok(r) => r,
-                        Err(e) => {
-                            p.push(IntegrityProblem::CorruptRecord {
-                                table: SESSIONS_NAME,
-                                key: hex(&hash),
-                                detail: e.to_string(),
-                            });
-                            continue;
-                        }
-                    };
+                let rec = match SessionRecord::decode(&hash, v.value())
+                    .and_then(|r| to_info(&r).map(|_| r))
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        p.push(IntegrityProblem::CorruptRecord {
+                            table: SESSIONS_NAME,
+                            key: hex(&hash),
+                            detail: e.to_string(),
+                        });
+                        continue;
+                    }
+                };
                 if !integrity::user_exists(rtx, rec.user_id.as_bytes())? {
                     p.push(IntegrityProblem::MissingUser {
                         table: SESSIONS_NAME,

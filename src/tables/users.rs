@@ -38,7 +38,7 @@ pub(crate) fn record(
     t: &impl ReadableTable<IdKey, &'static [u8]>,
     id: &IdKey,
 ) -> Result<Option<UserRecord>> {
-    t.get(id)?.map(|g| codec::decode(g.value())).transpose()
+    t.get(id)?.map(|g| codec::decode(id, g.value())).transpose()
 }
 
 pub(crate) fn get(src: &impl Source, id: &UserId) -> Result<Option<User>> {
@@ -102,7 +102,7 @@ impl<'t> UserTables<'t> {
         {
             return Err(Error::EmailTaken);
         }
-        let bytes = codec::encode(rec)?;
+        let bytes = codec::encode(&key, rec)?;
         self.rec.insert(key, bytes.as_slice())?;
         if new_norm != old_norm {
             if let Some(o) = &old_norm
@@ -122,7 +122,7 @@ impl<'t> UserTables<'t> {
         let removed = self
             .rec
             .remove(id)?
-            .map(|g| codec::decode::<UserRecord>(g.value()))
+            .map(|g| codec::decode::<UserRecord>(id, g.value()))
             .transpose()?;
         if let Some(email) = removed.as_ref().and_then(|r| r.email.as_deref()) {
             let n = normalize_email(email);
@@ -141,7 +141,7 @@ pub(crate) fn check(rtx: &redb::ReadTransaction, p: &mut IntegrityReport) -> Res
     for e in users.iter()? {
         let (k, v) = e?;
         let key = k.value();
-        match codec::decode::<UserRecord>(v.value()).and_then(|u| to_model(&u).map(|_| u)) {
+        match codec::decode::<UserRecord>(&key, v.value()).and_then(|u| to_model(&u).map(|_| u)) {
             Err(e) => p.push(IntegrityProblem::CorruptRecord {
                 table: USERS_NAME,
                 key: id_str(&key),

@@ -66,7 +66,9 @@ pub(crate) fn record(
     t: &impl ReadableTable<HashKey, &'static [u8]>,
     key: &HashKey,
 ) -> Result<Option<VerificationRecord>> {
-    t.get(key)?.map(|g| codec::decode(g.value())).transpose()
+    t.get(key)?
+        .map(|g| codec::decode(key, g.value()))
+        .transpose()
 }
 
 /// The link stored under `key` if it was made for `identifier`, live or expired.
@@ -142,7 +144,7 @@ impl<'t> VerificationTables<'t> {
         for e in self.rec.iter()? {
             let (k, v) = e?;
             // A record that does not decode gets no entry (check_integrity reports it).
-            if let Ok(rec) = codec::decode::<VerificationRecord>(v.value()) {
+            if let Ok(rec) = codec::decode::<VerificationRecord>(&k.value(), v.value()) {
                 links.push((k.value(), rec));
             }
         }
@@ -171,7 +173,7 @@ impl<'t> VerificationTables<'t> {
             }
             self.remove(key)?;
         }
-        self.rec.insert(key, codec::encode(rec)?.as_slice())?;
+        self.rec.insert(key, codec::encode(key, rec)?.as_slice())?;
         self.by_expiry.insert((rec.expires, *key), ())?;
         self.index_identifier(key, rec)
     }
@@ -182,7 +184,7 @@ impl<'t> VerificationTables<'t> {
         let Some(Ok(rec)) = self
             .rec
             .remove(key)?
-            .map(|g| codec::decode::<VerificationRecord>(g.value()))
+            .map(|g| codec::decode::<VerificationRecord>(key, g.value()))
         else {
             return Ok(None);
         };
@@ -241,7 +243,7 @@ pub(crate) fn check(rtx: &redb::ReadTransaction, p: &mut IntegrityReport) -> Res
     for e in verif.iter()? {
         let (k, v) = e?;
         let key: HashKey = k.value();
-        match codec::decode::<VerificationRecord>(v.value())
+        match codec::decode::<VerificationRecord>(&key, v.value())
             .and_then(|r| to_model(&r, &key).map(|_| r))
         {
             Err(e) => p.push(IntegrityProblem::CorruptRecord {

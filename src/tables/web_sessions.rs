@@ -61,7 +61,7 @@ pub(crate) fn record(
     hash: &HashKey,
 ) -> Result<Option<WebSessionRecord>> {
     t.get(record_key(hash).as_slice())?
-        .map(|g| codec::decode(g.value()))
+        .map(|g| codec::decode(hash, g.value()))
         .transpose()
 }
 
@@ -132,8 +132,11 @@ impl<'t> WebSessionTable<'t> {
     ) -> Result<Option<WebSessionRecord>> {
         let old = self
             .t
-            .insert(record_key(hash).as_slice(), codec::encode(rec)?.as_slice())?
-            .and_then(|g| codec::decode::<WebSessionRecord>(g.value()).ok());
+            .insert(
+                record_key(hash).as_slice(),
+                codec::encode(hash, rec)?.as_slice(),
+            )?
+            .and_then(|g| codec::decode::<WebSessionRecord>(hash, g.value()).ok());
         if let Some(old) = &old {
             if let Some(u) = old.user_id {
                 self.t.remove(user_key(u.as_bytes(), hash).as_slice())?;
@@ -160,7 +163,7 @@ impl<'t> WebSessionTable<'t> {
         let Some(old) = self.t.remove(record_key(hash).as_slice())? else {
             return Ok(false);
         };
-        if let Ok(rec) = codec::decode::<WebSessionRecord>(old.value()) {
+        if let Ok(rec) = codec::decode::<WebSessionRecord>(hash, old.value()) {
             drop(old);
             if let Some(u) = rec.user_id {
                 self.t.remove(user_key(u.as_bytes(), hash).as_slice())?;
@@ -256,7 +259,7 @@ pub(crate) fn check(rtx: &redb::ReadTransaction, p: &mut IntegrityReport) -> Res
                     });
                     continue;
                 };
-                let rec = match codec::decode::<WebSessionRecord>(v.value())
+                let rec = match codec::decode::<WebSessionRecord>(&hash, v.value())
                     .and_then(|r| to_info(&r, &hash).map(|_| r))
                 {
                     Ok(r) => r,
