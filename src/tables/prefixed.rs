@@ -5,7 +5,7 @@
 //! - `u` + user id + hash → empty: the by-user index;
 //! - `x` + expiry (sortable big-endian) + hash → empty: the expiry index.
 
-use redb::ReadableTable;
+use redb::{ReadableTable, Table};
 
 use crate::error::Result;
 use crate::schema::{HashKey, IdKey};
@@ -101,6 +101,18 @@ pub(crate) fn due_entries(
         due.push(e?.0.value().to_vec());
     }
     Ok(due)
+}
+
+/// Removes the `x` entries from the first one through `last` — the entries [`due_entries`]
+/// returned, `last` being its final key — in one pass of a cursor over that range, instead of
+/// one B-tree descent per entry.
+pub(crate) fn remove_due(
+    t: &mut Table<'_, &'static [u8], &'static [u8]>,
+    last: &[u8],
+) -> Result<()> {
+    let lo = [BY_EXPIRY];
+    t.retain_in(lo.as_slice()..=last, |_, _| false)?;
+    Ok(())
 }
 
 #[cfg(test)]

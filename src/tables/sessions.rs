@@ -24,7 +24,7 @@ use crate::token;
 
 use super::prefixed::{
     BY_EXPIRY, BY_USER, RECORD, due_entries, entry_user, expiry_key, filed_expiry, record_key,
-    tail_hash, user_hashes, user_key,
+    remove_due, tail_hash, user_hashes, user_key,
 };
 
 /// The session model for a stored record and the token the caller gave.
@@ -258,21 +258,36 @@ impl<'t> SessionTable<'t> {
     /// Walks up to `limit` expiry entries filed before `now`: removes expired sessions,
     /// re-files extended ones under their real expiry, drops entries of missing or damaged
     /// records. Returns (entries walked, sessions removed).
+    ///
+    /// The due entries are removed in one cursor pass; each record is removed outright (the
+    /// removal returns its bytes) and put back only in the rare cases where it must stay — an
+    /// extended session, re-filed, or a stale entry of a record filed elsewhere. An expired
+    /// session thus costs two descents (its record and its by-user entry).
     pub(crate) fn purge(&mut self, now: i64, limit: usize) -> Result<(usize, u64)> {
         let due = due_entries(&self.t, now, limit)?;
+        let Some(last) = due.last() else {
+            return Ok((0, 0));
+        };
+        remove_due(&mut self.t, last)?;
         let mut removed = 0;
         for key in &due {
             let (Some(hash), Some(filed)) = (tail_hash(key), filed_expiry(key)) else {
-                self.t.remove(key.as_slice())?;
                 continue;
             };
-            match self.get(&hash) {
-                Ok(Some(rec)) if rec.indexed_expires == filed => {
+            let Some(stored) = self
+                .t
+                .remove(record_key(&hash).as_slice())?
+                .map(|g| g.value().to_vec())
+            else {
+                continue;
+            };
+            match SessionRecord::decode(&hash, &stored) {
+                Ok(rec) if rec.indexed_expires == filed => {
                     if is_expired(now, rec.expires) {
-                        self.remove(&hash)?;
+                        self.t
+                            .remove(user_key(rec.user_id.as_bytes(), &hash).as_slice())?;
                         removed += 1;
                     } else {
-                        self.t.remove(key.as_slice())?;
                         self.t
                             .insert(expiry_key(rec.expires, &hash).as_slice(), [].as_slice())?;
                         let refiled = SessionRecord {
@@ -285,16 +300,14 @@ impl<'t> SessionTable<'t> {
                         )?;
                     }
                 }
-                // A stale entry, or a damaged record: the record (if any) cannot be trusted
-                // to be live, so both go.
+                // A stale entry: the record is filed under another entry and stays as it was.
                 Ok(_) => {
-                    self.t.remove(key.as_slice())?;
+                    self.t
+                        .insert(record_key(&hash).as_slice(), stored.as_slice())?;
                 }
-                Err(Error::Corrupt { .. }) => {
-                    self.t.remove(record_key(&hash).as_slice())?;
-                    self.t.remove(key.as_slice())?;
-                    removed += 1;
-                }
+                // A damaged record cannot be trusted to be live: it stays removed (its by-user
+                // entry is cleaned up when met).
+                Err(Error::Corrupt { .. }) => removed += 1,
                 Err(e) => return Err(e),
             }
         }

@@ -25,7 +25,7 @@ use crate::token::hex;
 
 use super::prefixed::{
     BY_EXPIRY, BY_USER, RECORD, due_entries, entry_user, expiry_key, filed_expiry, record_key,
-    tail_hash, user_hashes, user_key,
+    remove_due, tail_hash, user_hashes, user_key,
 };
 
 /// The key a web session is stored under: SHA-256 of its 16-byte id.
@@ -212,27 +212,38 @@ impl<'t> WebSessionTable<'t> {
     /// walked, records removed). Cost: the entries walked, never the table.
     pub(crate) fn purge(&mut self, now: i64, limit: usize) -> Result<(usize, u64)> {
         // Everything filed strictly before `now`: expired by definition (`now > expires`).
+        // The entries go in one cursor pass; each record is removed outright and put back
+        // only when the entry was stale (the record is filed under another expiry).
         let due = due_entries(&self.t, now, limit)?;
+        let Some(last) = due.last() else {
+            return Ok((0, 0));
+        };
+        remove_due(&mut self.t, last)?;
         let mut removed = 0;
         for key in &due {
             let (Some(hash), Some(filed)) = (tail_hash(key), filed_expiry(key)) else {
-                self.t.remove(key.as_slice())?;
                 continue;
             };
-            match self.get(&hash) {
-                Ok(Some(rec)) if rec.expires == filed => {
-                    self.remove(&hash)?;
+            let Some(stored) = self
+                .t
+                .remove(record_key(&hash).as_slice())?
+                .map(|g| g.value().to_vec())
+            else {
+                continue;
+            };
+            match codec::decode::<WebSessionRecord>(&hash, &stored) {
+                Ok(rec) if rec.expires == filed => {
+                    if let Some(user) = rec.user_id {
+                        self.t.remove(user_key(user.as_bytes(), &hash).as_slice())?;
+                    }
                     removed += 1;
                 }
                 Ok(_) => {
-                    self.t.remove(key.as_slice())?;
+                    self.t
+                        .insert(record_key(&hash).as_slice(), stored.as_slice())?;
                 }
-                // A damaged record cannot be trusted to be live: both go.
-                Err(Error::Corrupt { .. }) => {
-                    self.t.remove(record_key(&hash).as_slice())?;
-                    self.t.remove(key.as_slice())?;
-                    removed += 1;
-                }
+                // A damaged record cannot be trusted to be live: it stays removed.
+                Err(Error::Corrupt { .. }) => removed += 1,
                 Err(e) => return Err(e),
             }
         }
