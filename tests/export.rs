@@ -12,17 +12,35 @@ mod common;
 use std::io::Cursor;
 use std::sync::Arc;
 
+use authdb::export::{ExportRecord, Exporter, ImportSink, read_export};
 use authdb::prelude::*;
 use authdb::{
     AuthDb, Credentials, ManualClock, NewAccount, NewAuthenticator, NewSession, NewUser,
-    VerificationToken,
+    VerificationToken, WebSession, WebSessionId,
 };
 use chrono::Duration;
-use common::{TempDb, builder, t0};
+use common::{Rng, TempDb, builder, t0};
+
+/// A 64-hex-character token drawn from `seed` (above the entropy floor).
+fn token(seed: u64) -> String {
+    let mut r = Rng::new(seed);
+    let mut b = [0u8; 32];
+    r.fill(&mut b);
+    common::hex(&b)
+}
+
+/// The id of web session number `i`.
+fn web_id(i: usize) -> WebSessionId {
+    let mut r = Rng::new(1000 + i as u64);
+    let mut b = [0u8; 16];
+    r.fill(&mut b);
+    WebSessionId::from_bytes(b)
+}
 
 /// Fills `db` with `n` users and every kind of record: mixed-case and non-ASCII emails,
 /// extra fields, passwords, OAuth accounts with every token and a sub-second expiry, live and
-/// expired sessions and links, passkeys. Returns the session tokens.
+/// expired sessions and links, passkeys, web sessions (signed in, anonymous, expired, with
+/// binary data). Returns the session tokens.
 fn populate(db: &AuthDb, n: usize) -> Vec<String> {
     let now = db.now();
     let mut tokens = Vec::new();
@@ -84,7 +102,7 @@ fn populate(db: &AuthDb, n: usize) -> Vec<String> {
                 if i % 4 == 0 {
                     tx.create_session_with(&NewSession {
                         user_id: u.id,
-                        session_token: format!("expired-{i}"),
+                        session_token: token(i as u64),
                         expires: now - Duration::hours(1),
                     })?;
                 }
@@ -98,6 +116,23 @@ fn populate(db: &AuthDb, n: usize) -> Vec<String> {
                         credential_device_type: "singleDevice".into(),
                         credential_backed_up: i % 12 == 0,
                         transports: (i % 12 == 0).then(|| "usb,nfc".into()),
+                    })?;
+                }
+                if i % 3 == 0 {
+                    tx.web_session_create(&WebSession {
+                        id: web_id(i),
+                        user_id: (i % 2 == 0).then_some(u.id),
+                        expires: if i % 9 == 0 {
+                            now - Duration::minutes(1)
+                        } else {
+                            now + Duration::hours(2)
+                        },
+                        data: [
+                            b"{\"cart\":".as_slice(),
+                            &[0, 255, 10, b'"'],
+                            &i.to_le_bytes(),
+                        ]
+                        .concat(),
                     })?;
                 }
                 Ok((u, s))
@@ -151,6 +186,9 @@ fn round_trip_is_byte_exact_and_keeps_every_field() {
         "\"sessionTokenHash\"",
         "$argon2id$",
         "\"credentialID\"",
+        "{\"kind\":\"webSession\",\"idHash\":\"",
+        // 20 web sessions, less the two signed out by a password change (users 0 and 30).
+        "\"webSessions\":18}}",
     ] {
         assert!(text.contains(needle), "{needle} missing");
     }
@@ -164,6 +202,7 @@ fn round_trip_is_byte_exact_and_keeps_every_field() {
     let copy = mem(&clock);
     let counts = copy.import_from(Cursor::new(&first)).unwrap();
     assert_eq!(counts.users, 60);
+    assert_eq!(counts.web_sessions, 18);
     assert_eq!(
         export(&copy),
         first,
@@ -220,6 +259,21 @@ fn round_trip_is_byte_exact_and_keeps_every_field() {
         )
         .unwrap();
     assert!(link.is_some());
+    // Web sessions: loaded by their id, with their data and user; listed per user.
+    for i in (0..60).step_by(3) {
+        let got = copy.web_session_load(&web_id(i)).unwrap();
+        assert_eq!(got, db.web_session_load(&web_id(i)).unwrap());
+        // Expired (every ninth) or signed out by a password change (users 0 and 30).
+        if i % 9 != 0 && i % 30 != 0 {
+            let w = got.expect("a live web session");
+            assert_eq!(&w.data[w.data.len() - 8..], &i.to_le_bytes());
+            if let Some(u) = &w.user_id {
+                let listed = copy.web_session_list_for_user(u).unwrap();
+                assert_eq!(listed, db.web_session_list_for_user(u).unwrap());
+                assert_eq!(listed.len(), 1);
+            }
+        }
+    }
 }
 
 fn refused(db: &AuthDb, input: &[u8]) -> authdb::ImportError {
@@ -374,5 +428,202 @@ fn export_import_throughput() {
         out.len(),
         lines as f64 / te.as_secs_f64(),
         lines as f64 / ti.as_secs_f64()
+    );
+}
+
+#[test]
+fn web_session_lines_are_checked() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let src = mem(&clock);
+    populate(&src, 12);
+    let good = export(&src);
+    let text = String::from_utf8(good.clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("{\"kind\":\"webSession\"") && !l.contains("\"userId\":null"))
+        .expect("a signed-in web session");
+    let target = mem(&clock);
+    let with = |i: usize, line: &str| -> Vec<u8> {
+        let mut l = lines.clone();
+        l[i] = line;
+        (l.join("\n") + "\n").into_bytes()
+    };
+    let mut v: serde_json::Value = serde_json::from_str(lines[at]).unwrap();
+
+    // Its user is missing.
+    v["userId"] = serde_json::json!("0190a000-0000-7000-8000-000000000001");
+    let e = refused(&target, &with(at, &v.to_string()));
+    assert_eq!(e.line(), Some(at as u64 + 1));
+    assert!(
+        e.to_string()
+            .contains("the web session refers to user 0190a000"),
+        "{e}"
+    );
+
+    // The same id hash twice (the count is fixed up so that only the duplicate is wrong).
+    let mut l = lines.clone();
+    l.insert(at + 1, lines[at]);
+    let n = l.len();
+    let mut end: serde_json::Value = serde_json::from_str(l[n - 1]).unwrap();
+    let c = end["counts"]["webSessions"].as_u64().unwrap();
+    end["counts"]["webSessions"] = serde_json::json!(c + 1);
+    let end = end.to_string();
+    l[n - 1] = &end;
+    let e = refused(&target, (l.join("\n") + "\n").as_bytes());
+    assert_eq!(e.line(), Some(at as u64 + 2));
+    assert!(
+        e.to_string()
+            .contains("web session with this id hash already exists"),
+        "{e}"
+    );
+
+    // Data over the limit, data that is not base64, a short id hash.
+    let mut v2 = v.clone();
+    v2["userId"] = serde_json::Value::Null;
+    let big = vec![b'x'; authdb::web_sessions::MAX_WEB_SESSION_DATA_LEN + 1];
+    v2["data"] = serde_json::json!(base64ish(&big));
+    let e = refused(&target, &with(at, &v2.to_string()));
+    assert_eq!(e.line(), Some(at as u64 + 1));
+    assert!(e.to_string().contains("over the limit"), "{e}");
+    let mut v3 = v.clone();
+    v3["data"] = serde_json::json!("not base64!");
+    let e = refused(&target, &with(at, &v3.to_string()));
+    assert!(e.to_string().contains("base64"), "{e}");
+    assert!(
+        !e.to_string().contains("not base64!"),
+        "the value is quoted: {e}"
+    );
+    let mut v4 = v;
+    v4["idHash"] = serde_json::json!("abcd");
+    let e = refused(&target, &with(at, &v4.to_string()));
+    assert!(e.to_string().contains("64 hexadecimal digits"), "{e}");
+
+    // An end line without `webSessions` (an older export with none) is accepted.
+    let old: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| !l.starts_with("{\"kind\":\"webSession\""))
+        .collect();
+    let mut end: serde_json::Value = serde_json::from_str(old[old.len() - 1]).unwrap();
+    end["counts"].as_object_mut().unwrap().remove("webSessions");
+    let mut old: Vec<String> = old.iter().map(|s| (*s).to_owned()).collect();
+    let last = old.len() - 1;
+    old[last] = end.to_string();
+    let counts = target
+        .import_from(Cursor::new(old.join("\n") + "\n"))
+        .unwrap();
+    assert_eq!(counts.web_sessions, 0);
+    assert_eq!(counts.users, 12);
+}
+
+/// Standard padded base64 (a test's own, to build lines by hand).
+fn base64ish(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Collects what the reader hands over, as a backend's sink would store it.
+#[derive(Default)]
+struct Collect(Vec<ExportRecord>);
+
+impl ImportSink for Collect {
+    fn put(&mut self, record: ExportRecord) -> Result<(), authdb::ImportError> {
+        self.0.push(record);
+        Ok(())
+    }
+}
+
+/// Refuses every session, as a backend would whose sessions' users are missing.
+struct NoSessions;
+
+impl ImportSink for NoSessions {
+    fn put(&mut self, record: ExportRecord) -> Result<(), authdb::ImportError> {
+        match record {
+            ExportRecord::Session(_) => Err(record.refused(authdb::export::Refusal::UserMissing)),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[test]
+fn the_format_api_reads_and_writes_the_same_lines_for_any_backend() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let src = mem(&clock);
+    populate(&src, 24);
+    let good = export(&src);
+
+    // Read by the backend-neutral reader, written back by the backend-neutral writer: the
+    // same bytes, so another backend that lists the same records writes the same export.
+    let mut sink = Collect::default();
+    let read = read_export(Cursor::new(&good), &mut sink, |_| {}).unwrap();
+    assert_eq!(read.total(), sink.0.len() as u64);
+    let mut out = Vec::new();
+    let mut ex = Exporter::new(&mut out).unwrap();
+    for r in sink.0.iter().cloned() {
+        ex.write(r).unwrap();
+    }
+    assert_eq!(ex.finish().unwrap(), read);
+    assert_eq!(out, good);
+
+    // Records carry their stored form; Debug shows none of the secrets.
+    let dbg = format!("{:?}", sink.0);
+    assert!(dbg.contains("<redacted>"));
+    for r in &sink.0 {
+        match r {
+            ExportRecord::Session(s) => assert!(!dbg.contains(&common::hex(&s.token_hash))),
+            ExportRecord::Password(p) => assert!(!dbg.contains(&p.phc)),
+            _ => {}
+        }
+    }
+
+    // A record of a kind earlier than the previous one is refused (its user would come
+    // after it).
+    let user = sink
+        .0
+        .iter()
+        .find(|r| matches!(r, ExportRecord::User(_)))
+        .unwrap()
+        .clone();
+    let session = sink
+        .0
+        .iter()
+        .find(|r| matches!(r, ExportRecord::Session(_)))
+        .unwrap()
+        .clone();
+    let mut ex = Exporter::new(Vec::new()).unwrap();
+    ex.write(session).unwrap();
+    assert!(matches!(
+        ex.write(user),
+        Err(authdb::Error::InvalidValue {
+            field: "record",
+            ..
+        })
+    ));
+
+    // A sink's refusal gets the line number.
+    let e = read_export(Cursor::new(&good), &mut NoSessions, |_| {}).unwrap_err();
+    let first_session = String::from_utf8(good.clone())
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("{\"kind\":\"session\""))
+        .unwrap();
+    assert_eq!(e.line(), Some(first_session as u64 + 1));
+    assert!(
+        e.to_string().contains("which is not in the database"),
+        "{e}"
     );
 }

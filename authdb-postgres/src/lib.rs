@@ -109,6 +109,7 @@ mod ops;
 mod pool;
 mod schema;
 mod store;
+mod transfer;
 mod tx;
 
 pub use config::PgBuilder;
@@ -116,6 +117,7 @@ pub use error::{BACKEND, PgError};
 pub use maintenance::PURGE_BATCH;
 pub use schema::SCHEMA_VERSION;
 pub use store::PgAuthDb;
+pub use transfer::{ImportOptions, ImportReport};
 pub use tx::PgTx;
 
 #[doc(no_inline)]

@@ -7,7 +7,7 @@
 mod account;
 mod authenticator;
 mod ids;
-mod redact;
+pub(crate) mod redact;
 mod session;
 mod user;
 mod verification;
