@@ -73,8 +73,31 @@ function median(xs) {
   return s[Math.floor(s.length / 2)]
 }
 
+// The disk's flush latency now, in the data directory: 20 untimed flushes, then the median of
+// 100 times "overwrite 4 KiB and fdatasync" (the same probe as the Rust benches). Durable
+// numbers move with it; a run whose two probes differ by more than 1.3x is not to be trusted.
+function probe(dir) {
+  const file = path.join(dir, 'fsync-probe')
+  const fd = fs.openSync(file, 'w')
+  const page = Buffer.alloc(4096)
+  fs.writeSync(fd, Buffer.alloc(65536), 0, 65536, 0)
+  fs.fsyncSync(fd)
+  const times = []
+  for (let i = 0; i < 120; i++) {
+    page.fill(i & 0xff)
+    const t = process.hrtime.bigint()
+    fs.writeSync(fd, page, 0, 4096, (i % 16) * 4096)
+    fs.fdatasyncSync(fd)
+    if (i >= 20) times.push(Number(process.hrtime.bigint() - t) / 1e6)
+  }
+  fs.closeSync(fd)
+  fs.rmSync(file)
+  return median(times)
+}
+
 async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'authdb-bench-'))
+  const probeBefore = probe(dir)
   const pairs = [
     {
       mode: 'durable',
@@ -150,6 +173,9 @@ async function main() {
     }
   }
   const fmt = (n) => Math.round(n).toLocaleString('en-US')
+  const probeAfter = probe(dir)
+  const agree = Math.max(probeBefore, probeAfter) <= 1.3 * Math.min(probeBefore, probeAfter)
+  console.log(`\nflush probe (median fdatasync of 4 KiB): ${probeBefore.toFixed(3)} ms before, ${probeAfter.toFixed(3)} ms after: ${agree ? 'agree' : 'DISAGREE (durable rows not to be trusted)'}`)
   console.log(`\nload average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
   console.log('medians of the rounds; the last column is the median of the per-round ratios')
   console.log('| pairing | operation | calls in flight | authdb calls/s | better-sqlite3 calls/s | authdb / sqlite |')
