@@ -21,7 +21,7 @@
 //! | `AUTHDB_SHARE_WRITES` | 50 | durable creates per mode per round |
 //! | `AUTHDB_SHARE_READS` | 2000 | lookups per mode per round |
 
-#![allow(clippy::cast_precision_loss)]
+#![allow(clippy::cast_possible_wrap, clippy::cast_precision_loss)]
 
 mod common;
 
